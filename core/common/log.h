@@ -1,0 +1,30 @@
+// A minimal leveled error log on stderr (Kong's levels). Thread-safe: one write() per line.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <string_view>
+
+namespace sb::log {
+
+enum class Level { debug, info, notice, warn, error, crit };
+
+void set_level(Level level);
+bool enabled(Level level);
+void write(Level level, std::string_view message);
+bool parse_level(std::string_view text, Level& out);
+
+template <typename... Args>
+void at(Level level, fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(level)) write(level, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... a) { at(Level::info, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void notice(fmt::format_string<Args...> f, Args&&... a) { at(Level::notice, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void warn(fmt::format_string<Args...> f, Args&&... a) { at(Level::warn, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... a) { at(Level::error, f, std::forward<Args>(a)...); }
+
+}  // namespace sb::log

@@ -1,0 +1,165 @@
+#include "http/parser.h"
+
+namespace sb::http {
+Parser::Parser(llhttp_type_t type, ParserEvents* events, const Limits* limits)
+    : events_(events), limits_(limits) {
+  static llhttp_settings_t s = [] {
+    llhttp_settings_t st;
+    llhttp_settings_init(&st);
+    st.on_message_begin = &Parser::cb_message_begin;
+    st.on_url = &Parser::cb_url;
+    st.on_status = &Parser::cb_status;
+    st.on_header_field = &Parser::cb_header_field;
+    st.on_header_value = &Parser::cb_header_value;
+    st.on_header_value_complete = &Parser::cb_header_value_complete;
+    st.on_headers_complete = &Parser::cb_headers_complete;
+    st.on_body = &Parser::cb_body;
+    st.on_message_complete = &Parser::cb_message_complete;
+    return st;
+  }();
+  llhttp_init(&parser_, type, &s);
+  parser_.data = this;
+}
+
+void Parser::reset() {
+  llhttp_reset(&parser_);
+  parser_.data = this;
+  started_ = false;
+  head_done_ = false;
+  no_body_ = false;
+  line_bytes_ = 0;
+  error_ = HPE_OK;
+  error_status_ = 400;
+  error_reason_ = "";
+}
+
+int Parser::fail(int status, const char* reason) {
+  error_status_ = status;
+  error_reason_ = reason;
+  return HPE_USER;
+}
+
+int Parser::cb_message_begin(llhttp_t* p) {
+  auto* self = static_cast<Parser*>(p->data);
+  self->head_.clear();
+  self->started_ = true;
+  self->head_done_ = false;
+  self->line_bytes_ = 0;
+  return 0;
+}
+
+int Parser::cb_url(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<Parser*>(p->data);
+  self->head_.append_target(at, n);
+  if (self->head_.target().size() > self->limits_->max_request_line) {
+    return self->fail(414, "URI too long");
+  }
+  return 0;
+}
+
+int Parser::cb_status(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<Parser*>(p->data);
+  self->head_.append_reason(at, n);
+  if (self->head_.reason().size() > self->limits_->max_header_line) {
+    return self->fail(502, "status line too long");
+  }
+  return 0;
+}
+
+int Parser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<Parser*>(p->data);
+  self->head_.append_name(at, n);
+  self->line_bytes_ += n;
+  if (self->line_bytes_ > self->limits_->max_header_line ||
+      self->head_.bytes() > self->limits_->max_header_bytes) {
+    return self->fail(400, "Request header or cookie too large");
+  }
+  return 0;
+}
+
+int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<Parser*>(p->data);
+  self->head_.append_value(at, n);
+  self->line_bytes_ += n;
+  if (self->line_bytes_ > self->limits_->max_header_line ||
+      self->head_.bytes() > self->limits_->max_header_bytes) {
+    return self->fail(400, "Request header or cookie too large");
+  }
+  return 0;
+}
+
+int Parser::cb_header_value_complete(llhttp_t* p) {
+  static_cast<Parser*>(p->data)->line_bytes_ = 0;
+  return 0;
+}
+
+int Parser::cb_headers_complete(llhttp_t* p) {
+  auto* self = static_cast<Parser*>(p->data);
+  MessageHead& h = self->head_;
+  h.http_major = p->http_major;
+  h.http_minor = p->http_minor;
+  h.method = p->method;
+  h.status = p->status_code;
+  h.chunked = (p->flags & F_CHUNKED) != 0;
+  h.content_length = (p->flags & F_CONTENT_LENGTH) ? static_cast<int64_t>(p->content_length) : -1;
+  h.keep_alive = llhttp_should_keep_alive(p) != 0;
+  h.upgrade = p->upgrade != 0;
+  self->head_done_ = true;
+  int rc = self->events_->on_head(h);
+  if (rc == 1) return 1;
+  if (rc != 0) return self->fail(self->error_status_, "rejected");
+  if (self->no_body_) return 1;
+  return 0;
+}
+
+int Parser::cb_body(llhttp_t* p, const char* at, size_t n) {
+  static_cast<Parser*>(p->data)->events_->on_body(at, n);
+  return 0;
+}
+
+int Parser::cb_message_complete(llhttp_t* p) {
+  auto* self = static_cast<Parser*>(p->data);
+  self->started_ = false;
+  self->head_done_ = false;
+  bool pause = self->events_->on_message_end();
+  // Upgrades stop by themselves (HPE_PAUSED_UPGRADE); other messages pause here when the owner
+  // wants to decide when the next pipelined message may start.
+  if (p->upgrade || !pause) return 0;
+  return HPE_PAUSED;
+}
+
+ParseStatus Parser::status_from(llhttp_errno_t err, const char* data, size_t len,
+                                size_t* consumed) {
+  switch (err) {
+    case HPE_OK:
+      *consumed = len;
+      return ParseStatus::ok;
+    case HPE_PAUSED:
+      *consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      return ParseStatus::paused;
+    case HPE_PAUSED_UPGRADE:
+      *consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      return ParseStatus::upgraded;
+    default:
+      error_ = err;
+      if (err != HPE_USER) {
+        error_status_ = 400;
+        error_reason_ = llhttp_get_error_reason(&parser_);
+      }
+      *consumed = 0;
+      return ParseStatus::error;
+  }
+}
+
+ParseStatus Parser::execute(const char* data, size_t len, size_t* consumed) {
+  return status_from(llhttp_execute(&parser_, data, len), data, len, consumed);
+}
+
+ParseStatus Parser::finish() {
+  size_t consumed = 0;
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  if (err == HPE_OK || err == HPE_PAUSED) return ParseStatus::ok;
+  return status_from(err, nullptr, 0, &consumed);
+}
+
+}  // namespace sb::http

@@ -1,0 +1,109 @@
+// A byte stream over a TCP socket: the only place that touches sockets.
+//
+// HTTP code (downstream sessions, upstream connections) reads and writes plaintext through a
+// Stream and never sees the socket; TLS (a later issue) slots in here as a filter between the
+// socket and the handler. Every Stream also carries the one timer its owner needs, so a
+// connection costs two embedded libuv handles and no extra allocations while idle.
+//
+// Lifetime: the owner embeds the Stream and must stay alive until on_stream_closed(); only then
+// may it be freed (libuv still references the handles until their close callbacks ran).
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sb::net {
+
+class StreamHandler {
+ public:
+  // Bytes read. `data` is valid only during the call (it points into a per-loop buffer).
+  virtual void on_stream_read(const char* data, size_t len) = 0;
+  virtual void on_stream_eof() = 0;
+  // A read, write or connect error (libuv error code); the owner normally closes the stream.
+  virtual void on_stream_error(int error) = 0;
+  // The write queue fell below the low watermark after having been above the high one.
+  virtual void on_stream_drain() {}
+  virtual void on_stream_connected(int /*status*/) {}
+  virtual void on_stream_timeout() {}
+  // Both handles are closed: the owner may free itself now.
+  virtual void on_stream_closed() = 0;
+
+ protected:
+  ~StreamHandler() = default;
+};
+
+class Stream {
+ public:
+  // Backpressure thresholds on bytes queued for writing (not yet accepted by the kernel).
+  static constexpr size_t kHighWatermark = 256 * 1024;
+  static constexpr size_t kLowWatermark = 64 * 1024;
+
+  Stream(uv_loop_t* loop, StreamHandler* handler);
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  int accept(uv_stream_t* server);
+  int connect(const struct sockaddr* address);
+  void read_start();
+  void read_stop();
+  bool reading() const { return reading_; }
+
+  // Writes now what the kernel takes, copies the rest into the queue. Errors surface
+  // asynchronously through on_stream_error, never re-entrantly.
+  void write(const uv_buf_t* bufs, unsigned count);
+  void write(std::string_view data) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+    write(&b, 1);
+  }
+  size_t queued() const { return queued_; }
+
+  // Batches small writes until uncork() (one syscall for a response head and a small body).
+  // Only one stream per thread is corked at a time; corking another flushes the first.
+  void cork();
+  void uncork();
+  bool congested() const { return queued_ >= kHighWatermark; }
+
+  // Timer shared by the owner for whichever deadline it is waiting on.
+  void timer_start(uint64_t timeout_ms);
+  void timer_stop();
+
+  // Closes once everything queued has been written. With `linger`, the write side is shut down
+  // first and input is drained (discarded) for a short while, so the peer reads our last bytes
+  // instead of a reset caused by its unread input.
+  void close_after_flush(bool linger = false);
+  // Closes now (queued bytes are dropped). `reset` sends RST instead of FIN.
+  void close(bool reset = false);
+  bool closing() const { return closing_; }
+
+  int peer_address(struct sockaddr_storage* out) const;
+  int local_address(struct sockaddr_storage* out) const;
+  void set_nodelay();
+
+ private:
+  static void on_alloc(uv_handle_t*, size_t, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_timer(uv_timer_t* t);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_close(uv_handle_t* h);
+  void start_close(bool reset);
+  void write_now(const uv_buf_t* bufs, unsigned count);
+
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  StreamHandler* handler_;
+  size_t queued_ = 0;
+  uint8_t pending_closes_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool close_when_flushed_ = false;
+  bool linger_ = false;
+  bool lingering_ = false;
+  bool was_congested_ = false;
+};
+
+}  // namespace sb::net

@@ -1,0 +1,105 @@
+// A downstream (client) connection: HTTP/1.1 server role. Parses requests, routes them, and
+// drives one Transaction at a time through the upstream, streaming bodies both ways with
+// backpressure. Pipelined requests wait, unparsed, until the previous response is complete.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <memory>
+#include <string>
+
+#include "http/parser.h"
+#include "net/stream.h"
+#include "proxy/errors.h"
+#include "proxy/upstream.h"
+#include "router/router.h"
+
+namespace sb::proxy {
+
+class Worker;
+struct Snapshot;
+struct Transaction;
+
+class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, UpstreamClient {
+ public:
+  // Accepts one connection from `server` on `worker`'s loop.
+  static void accept(Worker* worker, uv_stream_t* server);
+  ~ClientSession();
+
+  // Graceful stop: close now if idle, otherwise after the current response.
+  void shutdown_gently();
+  void abort();
+
+  ClientSession* next = nullptr;  // Worker's intrusive registry
+  ClientSession* prev = nullptr;
+
+ private:
+  explicit ClientSession(Worker* worker);
+
+  // StreamHandler
+  void on_stream_read(const char* data, size_t len) override;
+  void on_stream_eof() override;
+  void on_stream_error(int error) override;
+  void on_stream_drain() override;
+  void on_stream_timeout() override;
+  void on_stream_closed() override;
+  // ParserEvents (request)
+  int on_head(sb::http::MessageHead& head) override;
+  void on_body(const char* data, size_t len) override;
+  bool on_message_end() override;
+  // UpstreamClient
+  void on_upstream_connected() override;
+  void on_upstream_head(sb::http::MessageHead& head) override;
+  void on_upstream_body(const char* data, size_t len) override;
+  void on_upstream_end() override;
+  void on_upstream_failure(UpstreamFailure failure, bool response_started) override;
+  void on_upstream_drain() override;
+  void on_upstream_read_end() override { stream_.uncork(); }
+  void on_upstream_tunnel_data(const char* data, size_t len) override;
+  void on_upstream_tunnel_eof() override;
+
+  // Input
+  void process(const char* data, size_t len);
+  void process_pending();
+  void on_parse_error();
+  // Request handling
+  void start_request(sb::http::MessageHead& head);
+  void route_request(sb::http::MessageHead& head);
+  void handle_admin_request();
+  // Upstream
+  void connect_upstream();
+  void connect_to(const sockaddr_storage& address);
+  void send_request_head();
+  void forward_body(const char* data, size_t len, bool last);
+  void retry_or_fail(UpstreamFailure failure);
+  // Responses
+  void respond_error(int status, std::string_view message, ErrorSource source);
+  void respond_local(int status, std::string_view content_type, std::string_view body,
+                     std::string_view extra_headers = {}, bool admin = false);
+  void write_response_body(const char* data, size_t len);
+  void response_complete();
+  void finish_transaction();
+  void enter_idle();
+  bool keep_alive_after_response() const;
+
+  Worker* worker_;
+  sb::net::Stream stream_;
+  sb::http::Parser parser_;
+  std::string pending_;  // bytes read but not parsed yet (pipelining, early tunnel data)
+  std::unique_ptr<Transaction> txn_;
+  std::shared_ptr<int> alive_;  // lets asynchronous DNS answers know the session still exists
+  sockaddr_storage peer_{};
+  char peer_ip_[46] = {};
+  uint16_t peer_port_ = 0;
+  uint16_t local_port_ = 0;
+  bool trusted_ = false;
+  bool paused_ = false;         // parser stopped at the end of the current request
+  bool closing_ = false;
+  bool close_after_response_ = false;
+  bool client_eof_ = false;
+  bool tunnel_ = false;
+  bool upgrading_ = false;      // sent an Upgrade request, waiting for 101
+  enum class Timer { none, keepalive, header, body, send } timer_ = Timer::none;
+};
+
+}  // namespace sb::proxy

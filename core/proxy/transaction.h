@@ -1,0 +1,75 @@
+// The state of one request on its way through the gateway.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/stream.h"
+#include "proxy/snapshot.h"
+#include "proxy/upstream.h"
+#include "router/router.h"
+
+namespace sb::proxy {
+
+enum class ResponseFraming { none, length, chunked, close, tunnel };
+
+struct Transaction {
+  std::shared_ptr<const Snapshot> snapshot;  // pinned for the whole request
+  sb::router::Match match;
+  std::vector<sb::router::Header> router_headers;
+  char request_id[32];
+  uint64_t start_ms = 0;
+  uint64_t upstream_start_ms = 0;
+  uint64_t upstream_head_ms = 0;
+
+  // Request (views point into the session's parsed head, valid for the whole transaction).
+  std::string_view host_header;  // Host as received (or from an absolute-form target)
+  std::string_view raw_path;     // path as received, for X-Forwarded-Path
+  std::string_view query;        // "?..." or empty, forwarded verbatim
+  std::string path;              // normalized
+  std::string host;              // $host: lower-case, no port
+  int client_minor = 1;  // HTTP/1.x of the client
+  bool head_request = false;
+  bool idempotent = false;
+  bool body_expected = false;
+  bool chunked = false;
+  bool upgrade = false;
+  bool expect_continue = false;
+  bool request_complete = false;
+  int64_t content_length = -1;
+  uint64_t body_received = 0;
+  bool local = false;  // the gateway answers this request itself
+  bool admin = false;
+  std::string admin_body;
+  bool counted_writing = false;
+
+  // Upstream
+  UpstreamConn* conn = nullptr;
+  bool conn_reused = false;
+  bool upstream_head_sent = false;
+  bool body_reached_upstream = false;  // once true, the request can never be re-sent
+  std::string pending_body;            // framed body bytes waiting for the connection
+  int tries = 0;
+  int max_tries = 1;
+  UpstreamTimeouts timeouts;
+  std::string pool_key;
+  std::string upstream_ip;
+  std::string upstream_host_header;
+
+  // Response
+  int status = 0;
+  ResponseFraming framing = ResponseFraming::none;
+  bool response_started = false;
+  bool response_done = false;
+
+  bool backlogged() const {
+    return pending_body.size() >= sb::net::Stream::kHighWatermark ||
+           (conn != nullptr && conn->congested());
+  }
+};
+
+}  // namespace sb::proxy

@@ -1,0 +1,182 @@
+#include "proxy/worker.h"
+
+#include <openssl/rand.h>
+
+#include <ctime>
+#include <fmt/format.h>
+
+#include "proxy/session.h"
+#include "proxy/upstream.h"
+
+namespace sb::proxy {
+
+Worker::Worker(const Settings& settings, int index, Role role,
+               std::shared_ptr<const Snapshot> snapshot)
+    : settings_(settings), index_(index), role_(role), snapshot_(std::move(snapshot)) {
+  uv_loop_init(&loop_);
+  async_ = sb::net::make_uv_handle<uv_async_t>();
+  uv_async_init(&loop_, async_.get(), &Worker::on_async);
+  async_->data = this;
+  pool_ = std::make_unique<UpstreamPool>(this);
+  resolver_ = std::make_unique<Resolver>(this);
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(rng_), sizeof(rng_)) != 1) {
+    rng_[0] = static_cast<uint64_t>(std::time(nullptr)) ^ 0x9E3779B97F4A7C15ull;
+    rng_[1] = reinterpret_cast<uintptr_t>(this);
+  }
+  if ((rng_[0] | rng_[1]) == 0) rng_[1] = 1;
+}
+
+Worker::~Worker() {
+  listeners_.clear();
+  pool_->close_all();
+  async_.reset();
+  // Let the close callbacks run, then free the loop.
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  while (uv_loop_close(&loop_) == UV_EBUSY) uv_run(&loop_, UV_RUN_ONCE);
+}
+
+std::string Worker::listen(const std::vector<sb::net::ListenAddress>& addresses) {
+  for (const auto& address : addresses) {
+    if (address.ssl) continue;  // TLS listeners arrive with the TLS issue
+    auto listener = std::make_unique<sb::net::Listener>(&loop_, &Worker::on_accept, this);
+    int rc = listener->listen(address, /*reuseport=*/true);
+    if (rc != 0) {
+      return fmt::format("could not listen on {}: {}", address.to_string(), uv_strerror(rc));
+    }
+    listeners_.push_back(std::move(listener));
+  }
+  return {};
+}
+
+void Worker::on_accept(void* ctx, uv_stream_t* server) {
+  auto* self = static_cast<Worker*>(ctx);
+  if (self->draining_) return;
+  ClientSession::accept(self, server);
+}
+
+void Worker::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+
+void Worker::publish(std::shared_ptr<const Snapshot> snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    incoming_ = std::move(snapshot);
+  }
+  uv_async_send(async_.get());
+}
+
+void Worker::request_stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_requested_ = true;
+  }
+  uv_async_send(async_.get());
+}
+
+void Worker::request_abort() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    abort_requested_ = true;
+  }
+  uv_async_send(async_.get());
+}
+
+void Worker::on_async(uv_async_t* handle) {
+  auto* self = static_cast<Worker*>(handle->data);
+  if (self == nullptr) return;
+  std::shared_ptr<const Snapshot> incoming;
+  bool stop, abort;
+  {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    incoming = std::move(self->incoming_);
+    self->incoming_.reset();
+    stop = self->stop_requested_;
+    abort = self->abort_requested_;
+  }
+  if (incoming) self->snapshot_ = std::move(incoming);
+  if (stop && !self->draining_) {
+    self->draining_ = true;
+    self->listeners_.clear();
+    self->pool_->close_all();
+    for (ClientSession* s = self->sessions_; s != nullptr;) {
+      ClientSession* next = s->next;
+      s->shutdown_gently();
+      s = next;
+    }
+  }
+  if (abort) {
+    for (ClientSession* s = self->sessions_; s != nullptr;) {
+      ClientSession* next = s->next;
+      s->abort();
+      s = next;
+    }
+    self->pool_->close_all();
+  }
+  self->drain_step();
+}
+
+// Once draining and no session is left, release the last handles so uv_run() returns.
+void Worker::drain_step() {
+  if (draining_ && sessions_ == nullptr) {
+    pool_->close_all();
+    async_.reset();
+  }
+}
+
+void Worker::add_session(ClientSession* s) {
+  s->next = sessions_;
+  s->prev = nullptr;
+  if (sessions_) sessions_->prev = s;
+  sessions_ = s;
+}
+
+void Worker::remove_session(ClientSession* s) {
+  if (s->prev) s->prev->next = s->next;
+  if (s->next) s->next->prev = s->prev;
+  if (sessions_ == s) sessions_ = s->next;
+  s->next = s->prev = nullptr;
+  drain_step();
+}
+
+void Worker::next_request_id(char out[32]) {
+  // xorshift128+: cheap, per worker, seeded from OpenSSL. Unique enough for correlation.
+  auto next = [this] {
+    uint64_t s1 = rng_[0];
+    const uint64_t s0 = rng_[1];
+    rng_[0] = s0;
+    s1 ^= s1 << 23;
+    rng_[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return rng_[1] + s0;
+  };
+  static const char hex[] = "0123456789abcdef";
+  uint64_t a = next(), b = next();
+  for (int i = 0; i < 16; ++i) {
+    out[i] = hex[(a >> (i * 4)) & 0xf];
+    out[16 + i] = hex[(b >> (i * 4)) & 0xf];
+  }
+}
+
+std::string_view Worker::http_date() {
+  std::time_t now = std::time(nullptr);
+  if (now != date_second_) {
+    date_second_ = now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    date_len_ = std::strftime(date_, sizeof(date_), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  }
+  return {date_, date_len_};
+}
+
+const sb::config::Target* Worker::pick_target(const sb::config::Upstream& upstream) {
+  // Weighted round-robin over targets with weight > 0.
+  uint64_t total = 0;
+  for (const auto& t : upstream.targets) total += static_cast<uint64_t>(t.weight);
+  if (total == 0) return nullptr;
+  uint64_t slot = rr_counter_++ % total;
+  for (const auto& t : upstream.targets) {
+    if (slot < static_cast<uint64_t>(t.weight)) return &t;
+    slot -= static_cast<uint64_t>(t.weight);
+  }
+  return nullptr;
+}
+
+}  // namespace sb::proxy

@@ -1,0 +1,109 @@
+// One event loop (one thread): its listeners, client sessions, upstream pool, DNS cache and its
+// view of the current config Snapshot. Nothing here is shared between workers except the
+// immutable Snapshot and the relaxed counters read by /status.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "net/listener.h"
+#include "net/uv_handle.h"
+#include "proxy/settings.h"
+#include "proxy/snapshot.h"
+
+namespace sb::proxy {
+
+class ClientSession;
+class UpstreamPool;
+class Resolver;
+class AdminApi;
+
+struct Counters {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> handled{0};
+  std::atomic<int64_t> active{0};
+  std::atomic<int64_t> reading{0};
+  std::atomic<int64_t> writing{0};
+  std::atomic<uint64_t> requests{0};
+};
+
+enum class Role { proxy, admin };
+
+class Worker {
+ public:
+  Worker(const Settings& settings, int index, Role role, std::shared_ptr<const Snapshot> snapshot);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  uv_loop_t* loop() { return &loop_; }
+  const Settings& settings() const { return settings_; }
+  Role role() const { return role_; }
+  int index() const { return index_; }
+  Counters& counters() { return counters_; }
+  UpstreamPool& pool() { return *pool_; }
+  Resolver& resolver() { return *resolver_; }
+  const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
+  void set_admin(AdminApi* admin) { admin_ = admin; }
+  AdminApi* admin() const { return admin_; }
+  bool draining() const { return draining_; }
+
+  // Binds the listeners for this worker's role. Returns an error text, or "" on success.
+  std::string listen(const std::vector<sb::net::ListenAddress>& addresses);
+  // Runs the loop until stopped and drained. Call on the worker's own thread.
+  void run();
+
+  // Thread-safe: hand a new Snapshot to this worker (applies on its loop).
+  void publish(std::shared_ptr<const Snapshot> snapshot);
+  // Thread-safe: stop accepting, let in-flight requests finish, then end run().
+  void request_stop();
+  // Thread-safe: close every connection now (after the graceful timeout).
+  void request_abort();
+
+  // Per-request helpers.
+  void next_request_id(char out[32]);
+  std::string_view http_date();  // RFC 7231 date, formatted at most once per second
+  // Weighted round-robin choice among an upstream's targets (null when all weights are 0).
+  const sb::config::Target* pick_target(const sb::config::Upstream& upstream);
+
+  // Session registry (graceful stop closes idle sessions, abort closes all).
+  void add_session(ClientSession* s);
+  void remove_session(ClientSession* s);
+
+ private:
+  static void on_accept(void* ctx, uv_stream_t* server);
+  static void on_async(uv_async_t* handle);
+  void drain_step();
+
+  const Settings& settings_;
+  int index_;
+  Role role_;
+  uv_loop_t loop_;
+  std::vector<std::unique_ptr<sb::net::Listener>> listeners_;
+  sb::net::UvHandle<uv_async_t> async_;
+  std::mutex mutex_;  // guards the fields below that other threads write
+  std::shared_ptr<const Snapshot> incoming_;
+  bool stop_requested_ = false;
+  bool abort_requested_ = false;
+
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<Resolver> resolver_;
+  AdminApi* admin_ = nullptr;
+  Counters counters_;
+  ClientSession* sessions_ = nullptr;  // intrusive list head
+  bool draining_ = false;
+  uint64_t rng_[2];
+  uint64_t rr_counter_ = 0;
+  int64_t date_second_ = -1;
+  char date_[40] = {};
+  size_t date_len_ = 0;
+};
+
+}  // namespace sb::proxy
