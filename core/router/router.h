@@ -23,34 +23,34 @@ namespace sb::router {
 enum class Flavor { traditional, traditional_compatible };
 
 struct Header {
-  std::string_view name;   // as received (compare case-insensitively)
+  std::string_view name;  // as received (compare case-insensitively)
   std::string_view value;
 };
 
 // What the router looks at. All views must outlive the match() call only.
 struct Request {
-  std::string_view method;  // upper-case, e.g. "GET"
-  std::string_view host;    // Host header as received, may carry ":port"; empty if absent
-  std::string_view path;    // already normalized with normalize_path()
-  std::string_view scheme;  // "http" or "https"
-  std::string_view sni;     // TLS server name, empty on plain http
-  uint16_t listen_port = 0; // local port the request arrived on (for host entries with a port)
+  std::string_view method;   // upper-case, e.g. "GET"
+  std::string_view host;     // Host header as received, may carry ":port"; empty if absent
+  std::string_view path;     // already normalized with normalize_path()
+  std::string_view scheme;   // "http" or "https"
+  std::string_view sni;      // TLS server name, empty on plain http
+  uint16_t listen_port = 0;  // local port the request arrived on (for host entries with a port)
   std::span<const Header> headers;
 };
 
 // A named or numbered regex capture (kept for plugins).
 struct Capture {
-  std::string name;   // empty for numbered captures
-  int index = 0;      // 1-based group number
+  std::string name;  // empty for numbered captures
+  int index = 0;     // 1-based group number
   std::string value;
 };
 
 struct Match {
   const sb::config::Route* route = nullptr;
   const sb::config::Service* service = nullptr;  // null when the route has no service
-  std::string matched_path;   // route path that matched ("" for a route without paths)
-  std::string stripped_prefix; // what strip_path removed ("" when nothing was stripped)
-  std::string upstream_path;  // service path joined with the request path, re-escaped, no query
+  std::string matched_path;     // route path that matched ("" for a route without paths)
+  std::string stripped_prefix;  // what strip_path removed ("" when nothing was stripped)
+  std::string upstream_path;    // service path joined with the request path, re-escaped, no query
   std::vector<Capture> captures;
 };
 
@@ -76,8 +76,7 @@ bool normalize_path(std::string_view raw_target, std::string& out);
 // Kong's upstream path construction (kong-compat.md §2.5); `handling` is "v0" or "v1".
 // `request_path` is normalized; `prefix` is what strip_path removes ("" if nothing).
 std::string join_upstream_path(std::string_view service_path, std::string_view request_path,
-                               std::string_view prefix, bool strip_path,
-                               std::string_view handling);
+                               std::string_view prefix, bool strip_path, std::string_view handling);
 
 // Re-escapes characters outside Kong's allowed set as %XX (kong-compat.md §2.5).
 std::string escape_upstream_path(std::string_view path);
