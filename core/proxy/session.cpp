@@ -63,13 +63,14 @@ void ClientSession::accept(Worker* worker, uv_stream_t* server) {
   worker->counters().active.fetch_add(1, std::memory_order_relaxed);
   worker->add_session(s);
   s->stream_.set_nodelay();
-  s->stream_.peer_address(&s->peer_);
-  if (s->peer_.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&s->peer_);
+  sockaddr_storage peer{};
+  s->stream_.peer_address(&peer);
+  if (peer.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&peer);
     uv_ip6_name(a, s->peer_ip_, sizeof(s->peer_ip_));
     s->peer_port_ = ntohs(a->sin6_port);
   } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&s->peer_);
+    auto* a = reinterpret_cast<sockaddr_in*>(&peer);
     uv_ip4_name(a, s->peer_ip_, sizeof(s->peer_ip_));
     s->peer_port_ = ntohs(a->sin_port);
   }
@@ -79,7 +80,7 @@ void ClientSession::accept(Worker* worker, uv_stream_t* server) {
                              ? reinterpret_cast<sockaddr_in6*>(&local)->sin6_port
                              : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
   s->trusted_ = cidr_contains(worker->settings().trusted_ips,
-                              reinterpret_cast<const sockaddr*>(&s->peer_));
+                              reinterpret_cast<const sockaddr*>(&peer));
   s->timer_ = Timer::header;
   worker->counters().reading.fetch_add(1, std::memory_order_relaxed);
   s->stream_.timer_start(static_cast<uint64_t>(worker->settings().client_header_timeout_ms));
@@ -95,9 +96,15 @@ ClientSession::~ClientSession() = default;
 
 void ClientSession::on_stream_closed() {
   std::unique_ptr<ClientSession> self(this);
-  if (txn_ && txn_->conn) {
-    txn_->conn->abort();
-    txn_->conn = nullptr;
+  auto& counters = worker_->counters();
+  if (timer_ == Timer::header) counters.reading.fetch_sub(1, std::memory_order_relaxed);
+  if (txn_) {
+    if (txn_->conn) {
+      txn_->conn->abort();
+      txn_->conn = nullptr;
+    }
+    if (txn_->counted_writing) counters.writing.fetch_sub(1, std::memory_order_relaxed);
+    worker_->release_transaction(std::move(txn_));
   }
   worker_->remove_session(this);
   worker_->counters().active.fetch_sub(1, std::memory_order_relaxed);
@@ -211,7 +218,7 @@ void ClientSession::on_parse_error() {
     txn_->conn = nullptr;
   }
   if (!txn_) {
-    txn_ = std::make_unique<Transaction>();
+    txn_ = worker_->acquire_transaction();
     txn_->start_ms = uv_now(worker_->loop());
     worker_->next_request_id(txn_->request_id);
   }
@@ -293,7 +300,7 @@ int ClientSession::on_head(MessageHead& head) {
 }
 
 void ClientSession::start_request(MessageHead& head) {
-  txn_ = std::make_unique<Transaction>();
+  txn_ = worker_->acquire_transaction();
   Transaction& t = *txn_;
   t.snapshot = worker_->snapshot();
   t.start_ms = uv_now(worker_->loop());
@@ -823,7 +830,7 @@ void ClientSession::response_complete() {
 }
 
 void ClientSession::finish_transaction() {
-  txn_.reset();
+  worker_->release_transaction(std::move(txn_));
   paused_ = false;
   upgrading_ = false;
   parser_.resume();

@@ -88,7 +88,6 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   std::string pending_;  // bytes read but not parsed yet (pipelining, early tunnel data)
   std::unique_ptr<Transaction> txn_;
   std::shared_ptr<int> alive_;  // lets asynchronous DNS answers know the session still exists
-  sockaddr_storage peer_{};
   char peer_ip_[46] = {};
   uint16_t peer_port_ = 0;
   uint16_t local_port_ = 0;

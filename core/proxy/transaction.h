@@ -66,6 +66,30 @@ struct Transaction {
   bool response_started = false;
   bool response_done = false;
 
+  // Back to the state of a new transaction, keeping string and vector capacity (transactions
+  // are recycled by the worker so a request costs no allocations once warm).
+  void reset() {
+    auto keep_match = std::move(match);
+    auto keep_headers = std::move(router_headers);
+    auto keep_path = std::move(path), keep_host = std::move(host), keep_body = std::move(pending_body);
+    auto keep_key = std::move(pool_key), keep_ip = std::move(upstream_ip);
+    auto keep_hh = std::move(upstream_host_header);
+    *this = Transaction();
+    match = std::move(keep_match);
+    match.captures.clear();
+    router_headers = std::move(keep_headers);
+    router_headers.clear();
+    path = std::move(keep_path);
+    path.clear();
+    host = std::move(keep_host);
+    host.clear();
+    pending_body = std::move(keep_body);
+    pending_body.clear();
+    pool_key = std::move(keep_key);
+    upstream_ip = std::move(keep_ip);
+    upstream_host_header = std::move(keep_hh);
+  }
+
   bool backlogged() const {
     return pending_body.size() >= sb::net::Stream::kHighWatermark ||
            (conn != nullptr && conn->congested());

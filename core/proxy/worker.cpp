@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "proxy/session.h"
+#include "proxy/transaction.h"
 #include "proxy/upstream.h"
 
 namespace sb::proxy {
@@ -120,6 +121,20 @@ void Worker::drain_step() {
     pool_->close_all();
     async_.reset();
   }
+}
+
+std::unique_ptr<Transaction> Worker::acquire_transaction() {
+  if (free_transactions_.empty()) return std::make_unique<Transaction>();
+  auto t = std::move(free_transactions_.back());
+  free_transactions_.pop_back();
+  return t;
+}
+
+void Worker::release_transaction(std::unique_ptr<Transaction> t) {
+  constexpr size_t kMaxFree = 256;
+  if (!t || free_transactions_.size() >= kMaxFree) return;
+  t->reset();  // drops the pinned snapshot now
+  free_transactions_.push_back(std::move(t));
 }
 
 void Worker::add_session(ClientSession* s) {

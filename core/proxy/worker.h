@@ -23,6 +23,7 @@ class ClientSession;
 class UpstreamPool;
 class Resolver;
 class AdminApi;
+struct Transaction;
 
 struct Counters {
   std::atomic<uint64_t> accepted{0};
@@ -72,6 +73,10 @@ class Worker {
   // Weighted round-robin choice among an upstream's targets (null when all weights are 0).
   const sb::config::Target* pick_target(const sb::config::Upstream& upstream);
 
+  // Recycled transactions (bounded free list).
+  std::unique_ptr<Transaction> acquire_transaction();
+  void release_transaction(std::unique_ptr<Transaction> t);
+
   // Session registry (graceful stop closes idle sessions, abort closes all).
   void add_session(ClientSession* s);
   void remove_session(ClientSession* s);
@@ -98,6 +103,7 @@ class Worker {
   AdminApi* admin_ = nullptr;
   Counters counters_;
   ClientSession* sessions_ = nullptr;  // intrusive list head
+  std::vector<std::unique_ptr<Transaction>> free_transactions_;
   bool draining_ = false;
   uint64_t rng_[2];
   uint64_t rr_counter_ = 0;
