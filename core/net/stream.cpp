@@ -30,11 +30,11 @@ constexpr uint64_t kLingerMs = 2000;
 
 }  // namespace
 
-Stream::Stream(uv_loop_t* loop, StreamHandler* handler) : handler_(handler) {
+Stream::Stream(uv_loop_t* loop, StreamHandler* handler)
+    : deadlines_(DeadlineQueue::of(loop)), handler_(handler) {
   uv_tcp_init(loop, &tcp_);
-  uv_timer_init(loop, &timer_);
   tcp_.data = this;
-  timer_.data = this;
+  fire = &Stream::on_deadline;
 }
 
 int Stream::accept(uv_stream_t* server) {
@@ -148,10 +148,10 @@ void Stream::write_now(const uv_buf_t* bufs, unsigned count) {
 
 void Stream::timer_start(uint64_t timeout_ms) {
   if (closing_) return;
-  uv_timer_start(&timer_, &Stream::on_timer, timeout_ms, 0);
+  deadlines_->start(this, timeout_ms);
 }
 
-void Stream::timer_stop() { uv_timer_stop(&timer_); }
+void Stream::timer_stop() { deadlines_->stop(this); }
 
 void Stream::close_after_flush(bool linger) {
   if (closing_) return;
@@ -166,7 +166,7 @@ void Stream::close_after_flush(bool linger) {
         req.release();
         lingering_ = true;
         read_start();
-        uv_timer_start(&timer_, &Stream::on_timer, kLingerMs, 0);
+        deadlines_->start(this, kLingerMs);
         return;
       }
     }
@@ -189,9 +189,7 @@ void Stream::start_close(bool reset) {
   }
   closing_ = true;
   reading_ = false;
-  pending_closes_ = 2;
-  uv_timer_stop(&timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Stream::on_close);
+  deadlines_->stop(this);
   if (reset && uv_tcp_close_reset(&tcp_, &Stream::on_close) == 0) return;
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::on_close);
 }
@@ -257,8 +255,8 @@ void Stream::on_connect(uv_connect_t* req, int status) {
 
 void Stream::on_shutdown(uv_shutdown_t* req, int) { std::unique_ptr<uv_shutdown_t> owned(req); }
 
-void Stream::on_timer(uv_timer_t* t) {
-  auto* self = static_cast<Stream*>(t->data);
+void Stream::on_deadline(Deadline* d) {
+  auto* self = static_cast<Stream*>(d);
   if (self->closing_) return;
   if (self->lingering_) {
     self->close();
@@ -269,7 +267,7 @@ void Stream::on_timer(uv_timer_t* t) {
 
 void Stream::on_close(uv_handle_t* h) {
   auto* self = static_cast<Stream*>(h->data);
-  if (--self->pending_closes_ == 0) self->handler_->on_stream_closed();
+  self->handler_->on_stream_closed();
 }
 
 }  // namespace sb::net

@@ -6,7 +6,7 @@
 // connection costs two embedded libuv handles and no extra allocations while idle.
 //
 // Lifetime: the owner embeds the Stream and must stay alive until on_stream_closed(); only then
-// may it be freed (libuv still references the handles until their close callbacks ran).
+// may it be freed (libuv still references the handle until its close callback ran).
 #pragma once
 
 #include <uv.h>
@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+
+#include "net/deadlines.h"
 
 namespace sb::net {
 
@@ -28,14 +30,14 @@ class StreamHandler {
   virtual void on_stream_drain() {}
   virtual void on_stream_connected(int /*status*/) {}
   virtual void on_stream_timeout() {}
-  // Both handles are closed: the owner may free itself now.
+  // The socket is closed: the owner may free itself now.
   virtual void on_stream_closed() = 0;
 
  protected:
   ~StreamHandler() = default;
 };
 
-class Stream {
+class Stream : private Deadline {
  public:
   // Backpressure thresholds on bytes queued for writing (not yet accepted by the kernel).
   static constexpr size_t kHighWatermark = 256 * 1024;
@@ -66,7 +68,7 @@ class Stream {
   void uncork();
   bool congested() const { return queued_ >= kHighWatermark; }
 
-  // Timer shared by the owner for whichever deadline it is waiting on.
+  // The owner's one deadline, for whichever timeout it is waiting on.
   void timer_start(uint64_t timeout_ms);
   void timer_stop();
 
@@ -87,17 +89,16 @@ class Stream {
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
   static void on_connect(uv_connect_t* req, int status);
-  static void on_timer(uv_timer_t* t);
+  static void on_deadline(Deadline* d);
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_close(uv_handle_t* h);
   void start_close(bool reset);
   void write_now(const uv_buf_t* bufs, unsigned count);
 
   uv_tcp_t tcp_;
-  uv_timer_t timer_;
+  DeadlineQueue* deadlines_;
   StreamHandler* handler_;
   size_t queued_ = 0;
-  uint8_t pending_closes_ = 0;
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;

@@ -15,6 +15,8 @@ Worker::Worker(const Settings& settings, int index, Role role,
                std::shared_ptr<const Snapshot> snapshot)
     : settings_(settings), index_(index), role_(role), snapshot_(std::move(snapshot)) {
   uv_loop_init(&loop_);
+  deadlines_ = std::make_unique<sb::net::DeadlineQueue>(&loop_);
+  deadlines_->attach();
   async_ = sb::net::make_uv_handle<uv_async_t>();
   uv_async_init(&loop_, async_.get(), &Worker::on_async);
   async_->data = this;
@@ -31,6 +33,7 @@ Worker::~Worker() {
   listeners_.clear();
   pool_->close_all();
   async_.reset();
+  deadlines_.reset();
   // Let the close callbacks run, then free the loop.
   uv_run(&loop_, UV_RUN_NOWAIT);
   while (uv_loop_close(&loop_) == UV_EBUSY) uv_run(&loop_, UV_RUN_ONCE);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "net/deadlines.h"
 #include "net/listener.h"
 #include "net/uv_handle.h"
 #include "proxy/settings.h"
@@ -90,6 +91,7 @@ class Worker {
   int index_;
   Role role_;
   uv_loop_t loop_;
+  std::unique_ptr<sb::net::DeadlineQueue> deadlines_;
   std::vector<std::unique_ptr<sb::net::Listener>> listeners_;
   sb::net::UvHandle<uv_async_t> async_;
   std::mutex mutex_;  // guards the fields below that other threads write
