@@ -68,6 +68,7 @@ int Parser::cb_status(llhttp_t* p, const char* at, size_t n) {
 
 int Parser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<Parser*>(p->data);
+  if (self->head_done_) return 0;  // chunked trailers are not forwarded
   self->head_.append_name(at, n);
   self->line_bytes_ += n;
   if (self->line_bytes_ > self->limits_->max_header_line ||
@@ -79,6 +80,7 @@ int Parser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
 
 int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<Parser*>(p->data);
+  if (self->head_done_) return 0;
   self->head_.append_value(at, n);
   self->line_bytes_ += n;
   if (self->line_bytes_ > self->limits_->max_header_line ||
@@ -88,8 +90,24 @@ int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
   return 0;
 }
 
+namespace {
+bool is_tchar(unsigned char c) {
+  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         kSpecials.find(static_cast<char>(c)) != std::string_view::npos;
+}
+}  // namespace
+
 int Parser::cb_header_value_complete(llhttp_t* p) {
-  static_cast<Parser*>(p->data)->line_bytes_ = 0;
+  auto* self = static_cast<Parser*>(p->data);
+  self->line_bytes_ = 0;
+  if (self->head_done_) return 0;
+  MessageHead& h = self->head_;
+  std::string_view name = h.field_count() ? h.name(h.field_count() - 1) : std::string_view();
+  if (name.empty()) return self->fail(400, "Invalid header name");
+  for (char c : name) {
+    if (!is_tchar(static_cast<unsigned char>(c))) return self->fail(400, "Invalid header name");
+  }
   return 0;
 }
 

@@ -177,6 +177,25 @@ void Stream::close_after_flush(bool linger) {
   read_stop();
 }
 
+void Stream::shutdown_write() {
+  if (closing_ || write_shut_) return;
+  uncork();
+  if (queued_ == 0) {
+    do_shutdown();
+  } else {
+    shutdown_when_flushed_ = true;
+  }
+}
+
+void Stream::do_shutdown() {
+  write_shut_ = true;
+  auto req = std::make_unique<uv_shutdown_t>();
+  req->data = this;
+  if (uv_shutdown(req.get(), reinterpret_cast<uv_stream_t*>(&tcp_), &Stream::on_shutdown) == 0) {
+    req.release();
+  }
+}
+
 void Stream::close(bool reset) {
   if (closing_) return;
   start_close(reset);
@@ -234,6 +253,10 @@ void Stream::on_write(uv_write_t* req, int status) {
   if (status < 0) {
     self->handler_->on_stream_error(status);
     return;
+  }
+  if (self->queued_ == 0 && self->shutdown_when_flushed_) {
+    self->shutdown_when_flushed_ = false;
+    self->do_shutdown();
   }
   if (self->queued_ == 0 && self->close_when_flushed_) {
     self->close_when_flushed_ = false;

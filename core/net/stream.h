@@ -76,6 +76,8 @@ class Stream : private Deadline {
   // first and input is drained (discarded) for a short while, so the peer reads our last bytes
   // instead of a reset caused by its unread input.
   void close_after_flush(bool linger = false);
+  // Half-close: sends FIN once everything queued is written; reading goes on (tunnels).
+  void shutdown_write();
   // Closes now (queued bytes are dropped). `reset` sends RST instead of FIN.
   void close(bool reset = false);
   bool closing() const { return closing_; }
@@ -94,6 +96,7 @@ class Stream : private Deadline {
   static void on_close(uv_handle_t* h);
   void start_close(bool reset);
   void write_now(const uv_buf_t* bufs, unsigned count);
+  void do_shutdown();
 
   uv_tcp_t tcp_;
   DeadlineQueue* deadlines_;
@@ -102,6 +105,8 @@ class Stream : private Deadline {
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
+  bool shutdown_when_flushed_ = false;
+  bool write_shut_ = false;
   bool linger_ = false;
   bool lingering_ = false;
   bool was_congested_ = false;

@@ -289,7 +289,12 @@ void build_local_response(std::string& out, const Transaction& t, const Settings
                  sb::http::status_reason(status));
   add(out, "Date", date);
   if (!content_type.empty()) add(out, "Content-Type", content_type);
-  out.append(keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  if (status == 426) {
+    // Kong's "Please use HTTPS protocol" answer.
+    out.append("Connection: Upgrade\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n");
+  } else {
+    out.append(keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  }
   fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", body_size);
   out.append(extra_headers);
   if (admin) {

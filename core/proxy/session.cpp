@@ -179,6 +179,12 @@ void ClientSession::process(const char* data, size_t len) {
       on_parse_error();
       return;
     }
+    // Everything of this request that had arrived is parsed now: connect.
+    if (txn_ && txn_->connect_pending && !txn_->local) {
+      txn_->connect_pending = false;
+      connect_upstream();
+      if (closing_) return;
+    }
     if (status == sb::http::ParseStatus::ok) consumed = len;
     data += consumed;
     len -= consumed;
@@ -231,7 +237,11 @@ void ClientSession::on_parse_error() {
 void ClientSession::on_stream_eof() {
   client_eof_ = true;
   if (tunnel_) {
-    if (txn_ && txn_->conn) txn_->conn->shutdown_write();
+    if (txn_ && txn_->conn && !upstream_eof_) {
+      txn_->conn->shutdown_write();
+      return;
+    }
+    abort();  // both directions are finished
     return;
   }
   if (!txn_ || (txn_->response_done && !paused_)) {
@@ -438,7 +448,8 @@ void ClientSession::route_request(MessageHead& head) {
     return;
   }
   const auto& route = *t.match.route;
-  if (!route_has_protocol(route, "http")) {
+  bool forwarded_https = trusted_ && iequals(head.get("X-Forwarded-Proto"), "https");
+  if (!route_has_protocol(route, "http") && !(forwarded_https && route_has_protocol(route, "https"))) {
     // An https-only route reached over plain http.
     t.local = true;
     int code = route.https_redirect_status_code;
@@ -464,7 +475,9 @@ void ClientSession::route_request(MessageHead& head) {
   if (t.expect_continue) {
     stream_.write("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  connect_upstream();
+  // Connect once the bytes already received are parsed (see process()): a request that turns
+  // out malformed in the same read never reaches an upstream.
+  t.connect_pending = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,10 +572,13 @@ void ClientSession::send_request_head() {
   const MessageHead& head = parser_.head();
   std::string& out = scratch();
   build_upstream_request(out, t, head, worker_->settings(), peer_ip_, trusted_, local_port_);
-  t.conn->write(out);
+  // Head and any body that arrived meanwhile leave in one writev.
+  uv_buf_t bufs[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
+                      uv_buf_init(t.pending_body.data(),
+                                  static_cast<unsigned>(t.pending_body.size()))};
+  t.conn->write(bufs, t.pending_body.empty() ? 1 : 2);
   t.upstream_head_sent = true;
   if (!t.pending_body.empty()) {
-    t.conn->write(t.pending_body);
     t.body_reached_upstream = true;
     t.pending_body.clear();
   }
@@ -757,6 +773,12 @@ void ClientSession::on_upstream_tunnel_data(const char* data, size_t len) {
 }
 
 void ClientSession::on_upstream_tunnel_eof() {
+  upstream_eof_ = true;
+  if (!client_eof_) {
+    // The upstream finished sending: pass its FIN on; the client may still talk.
+    stream_.shutdown_write();
+    return;
+  }
   if (txn_ && txn_->conn) {
     txn_->conn->abort();
     txn_->conn = nullptr;
@@ -775,9 +797,7 @@ void ClientSession::respond_error(int status, std::string_view message, ErrorSou
   Transaction& t = *txn_;
   ErrorBody body = render_error(status, message, accept, content_type, source,
                                 std::string_view(t.request_id, sizeof(t.request_id)));
-  std::string extra;
-  if (status == 426) extra = "Upgrade: TLS/1.2, HTTP/1.1\r\n";
-  respond_local(status, body.content_type, body.body, extra);
+  respond_local(status, body.content_type, body.body);
 }
 
 void ClientSession::respond_local(int status, std::string_view content_type,

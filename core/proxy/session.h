@@ -97,6 +97,7 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   bool close_after_response_ = false;
   bool client_eof_ = false;
   bool tunnel_ = false;
+  bool upstream_eof_ = false;  // tunnel: the upstream finished sending
   bool upgrading_ = false;      // sent an Upgrade request, waiting for 101
   enum class Timer { none, keepalive, header, body, send } timer_ = Timer::none;
 };

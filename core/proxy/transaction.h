@@ -43,6 +43,7 @@ struct Transaction {
   int64_t content_length = -1;
   uint64_t body_received = 0;
   bool local = false;  // the gateway answers this request itself
+  bool connect_pending = false;  // routed; connect after the current read is parsed
   bool admin = false;
   std::string admin_body;
   bool counted_writing = false;

@@ -69,8 +69,8 @@ void UpstreamConn::enter_tunnel() {
 }
 
 void UpstreamConn::shutdown_write() {
-  // Half-close is enough for a tunnel whose client finished; the peer closes in turn.
-  stream_.close_after_flush(false);
+  // The client finished sending: pass its FIN on and keep reading the upstream's side.
+  stream_.shutdown_write();
 }
 
 void UpstreamConn::release(bool reusable) {
@@ -175,7 +175,7 @@ void UpstreamConn::on_stream_error(int) {
     return;
   }
   if (phase_ == Phase::tunnel) {
-    if (client_) client_->on_upstream_tunnel_eof();
+    fail(UpstreamFailure::reset);  // the tunnel is broken both ways
     return;
   }
   if (phase_ == Phase::connecting) {

@@ -122,7 +122,9 @@ void Worker::on_async(uv_async_t* handle) {
 void Worker::drain_step() {
   if (draining_ && sessions_ == nullptr) {
     pool_->close_all();
-    async_.reset();
+    // Other threads may still signal this worker, so the handle stays open (freed in the
+    // destructor) but no longer keeps the loop running.
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_.get()));
   }
 }
 
