@@ -806,7 +806,8 @@ void Loader::route(const YAML::Node& n, const std::string& path, int parent_serv
           continue;
         }
         size_t i = 0;
-        for (const auto& el : it->second) {
+        const YAML::Node values = it->second;  // keep the node alive for the loop
+        for (const auto& el : values) {
           if (kind_of(el) != Kind::kString) {
             r.error_at(el, fmt::format("{}[{}]", f, i), "expected a string");
           } else {
@@ -1199,7 +1200,8 @@ void Loader::healthchecks(Record& up, Healthchecks& hc) {
               r.error_at(it->second, f, "expected an array");
               continue;
             }
-            for (const auto& el : it->second) {
+            const YAML::Node values = it->second;  // keep the node alive for the loop
+            for (const auto& el : values) {
               if (kind_of(el) != Kind::kString) {
                 r.error_at(el, f, "expected a string");
               } else {
