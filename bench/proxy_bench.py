@@ -1,0 +1,666 @@
+#!/usr/bin/env python3
+"""Silverback vs nginx reverse-proxy benchmark (Python 3 stdlib only).
+
+One command:  bench/proxy_bench.py [--quick] [--16k] [--syscalls] [--bin PATH]
+
+What it does (see bench/README.md for the method and caveats):
+  * upstream: one private nginx worker on CPU 0 returning a fixed 100-byte body
+    (or a 16 KiB static file with --16k), keep-alive, no access log;
+  * proxies under test, each alone on CPU 1 (taskset -c 1), single worker:
+      nginx 1.22 reverse proxy (upstream keepalive 64, proxy_http_version 1.1,
+      proxy_set_header Connection "") and silverback (--workers 1);
+  * wrk on CPU 0: `wrk -t1 -c50 -dD --latency` after a 2 s warm-up, rounds alternate
+    direct / nginx / silverback (the nginx/silverback order flips every round);
+  * reports per-target median req/s, p50, p99 and the median of per-round ratios;
+  * idle keep-alive memory: 5,000 connections, one request each, held; RSS growth / 5,000;
+  * --syscalls: strace -c -f, (22,000 - 2,000 requests) difference / 20,000 for both proxies,
+    plus user-space instructions per request via `perf stat` when available.
+Every process it starts is killed on exit; nothing listens outside 127.0.0.1.
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BODY_100 = "x" * 99 + "\n"  # exactly 100 bytes
+BODY_16K = b"y" * (16 * 1024 - 1) + b"\n"
+
+CHILDREN = []  # Popen objects to terminate on exit
+
+
+# ----------------------------------------------------------------------------- utilities
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 20000
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def spawn(argv, logfile, cpu=None):
+    if cpu is not None and shutil.which("taskset"):
+        argv = ["taskset", "-c", str(cpu)] + argv
+    f = open(logfile, "ab")
+    p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    f.close()
+    CHILDREN.append(p)
+    return p
+
+
+def stop(p, timeout=10):
+    if p is None or p.poll() is not None:
+        return
+    try:
+        p.send_signal(signal.SIGTERM)  # nginx: fast shutdown; silverback: graceful stop
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # its own session: only its process group
+        except ProcessLookupError:
+            pass
+        p.wait()
+    if p in CHILDREN:
+        CHILDREN.remove(p)
+
+
+def cleanup():
+    for p in list(CHILDREN):
+        stop(p, timeout=5)
+
+
+def wait_http(url, timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} while waiting for {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                r.read()
+                return r.status
+        except Exception as e:  # noqa: BLE001 - retry until the deadline
+            last = e
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} not up after {timeout}s: {last}")
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == pid:
+            out.append(int(d))
+    return out
+
+
+def real_pid(p):
+    """The pid of the program itself (taskset execs, so it is the Popen pid)."""
+    return p.pid
+
+
+def proc_tree(pid):
+    pids = [pid]
+    for c in children_of(pid):
+        pids += proc_tree(c)
+    return pids
+
+
+def vmrss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tree_rss_kib(pid):
+    return sum(vmrss_kib(p) for p in proc_tree(pid))
+
+
+def tree_cpu_ns(pid):
+    """On-CPU time (ns) of every thread of every process in the tree, from schedstat."""
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def tree_fds(pid):
+    n = 0
+    for p in proc_tree(pid):
+        try:
+            n += len(os.listdir(f"/proc/{p}/fd"))
+        except OSError:
+            pass
+    return n
+
+
+# ----------------------------------------------------------------------------- targets
+
+NGINX_COMMON = """\
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 20000; multi_accept off; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+{body}
+}}
+"""
+
+UPSTREAM_SERVER = """\
+  sendfile on;
+  tcp_nopush off;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    default_type text/plain;
+    location / {{ return 200 "{body}"; }}
+    location = /16k {{ root {d}/www; try_files /16k.bin =404; }}
+  }}
+"""
+
+PROXY_SERVER = """\
+  upstream backend {{
+    server 127.0.0.1:{uport};
+    keepalive 64;
+  }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+"""
+
+KONG_YAML = """\
+_format_version: "3.0"
+services:
+  - name: bench
+    url: http://127.0.0.1:{uport}
+    routes:
+      - name: all
+        paths:
+          - /
+        strip_path: false
+"""
+
+
+class Nginx:
+    def __init__(self, name, root, server_block, cpu):
+        self.name, self.cpu = name, cpu
+        self.dir = os.path.join(root, name)
+        os.makedirs(os.path.join(self.dir, "www"), exist_ok=True)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(NGINX_COMMON.format(d=self.dir, body=server_block))
+        self.p = None
+
+    def start(self, probe_url):
+        self.p = spawn(["nginx", "-p", self.dir, "-c", self.conf, "-e",
+                        os.path.join(self.dir, "error.log"), "-g", "daemon off;"],
+                       os.path.join(self.dir, "stdout.log"), self.cpu)
+        wait_http(probe_url, proc=self.p)
+        return self
+
+    def pid(self):
+        return real_pid(self.p)
+
+    def worker_pids(self):
+        return children_of(self.pid())
+
+    def stop(self):
+        stop(self.p)
+        self.p = None
+
+
+class Silverback:
+    name = "silverback"
+
+    def __init__(self, root, binary, port, aport, uport, cpu, extra):
+        self.dir = os.path.join(root, "silverback")
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "kong.yaml")
+        with open(self.conf, "w") as f:
+            f.write(KONG_YAML.format(uport=uport))
+        self.argv = [binary, "start", "--workers", "1", "--proxy-listen", f"127.0.0.1:{port}",
+                     "--admin-listen", f"127.0.0.1:{aport}", "-c", self.conf,
+                     "--log-level", "error"] + extra
+        self.aport, self.cpu, self.p = aport, cpu, None
+
+    def start(self, probe_url):
+        self.p = spawn(self.argv, os.path.join(self.dir, "silverback.log"), self.cpu)
+        wait_http(f"http://127.0.0.1:{self.aport}/status", proc=self.p)
+        wait_http(probe_url, proc=self.p)
+        return self
+
+    def pid(self):
+        return real_pid(self.p)
+
+    def worker_pids(self):
+        return [self.pid()]
+
+    def stop(self):
+        stop(self.p)
+        self.p = None
+
+
+# ----------------------------------------------------------------------------- wrk
+
+def parse_latency(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    v, u = float(m.group(1)), m.group(2)
+    return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[u]
+
+
+def run_wrk(url, duration, conns):
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", url]
+    if shutil.which("taskset"):
+        argv = ["taskset", "-c", "0"] + argv
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
+    res = {"raw": out, "errors": 0, "non2xx": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
+        res[key] = parse_latency(m.group(1)) if m else float("nan")
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        res["non2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        res["errors"] = sum(int(x) for x in m.groups())
+    m = re.search(r"(\d+) requests in", out)
+    res["requests"] = int(m.group(1)) if m else 0
+    return res
+
+
+# ----------------------------------------------------------------------------- python clients
+
+async def _read_response(reader):
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    if m:
+        await reader.readexactly(int(m.group(1)))
+    elif re.search(rb"(?i)\r\ntransfer-encoding:\s*chunked", head):
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+def _request(port, path):
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: sb-bench\r\n"
+            f"Accept: */*\r\n\r\n").encode()
+
+
+async def _idle_open(port, path, n, concurrency):
+    sem = asyncio.Semaphore(concurrency)
+    conns, bad = [], [0]
+    req = _request(port, path)
+
+    async def one():
+        async with sem:
+            try:
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+                w.write(req)
+                st = await asyncio.wait_for(_read_response(r), 30)
+                if st != 200:
+                    bad[0] += 1
+                conns.append((r, w))
+            except Exception:  # noqa: BLE001
+                bad[0] += 1
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return conns, bad[0]
+
+
+def idle_memory(target, port, path, n, hold_s, log_prefix):
+    """Open n keep-alive connections, one request each, hold; RSS growth of the proxy tree."""
+    pid = target.pid()
+    # warm the proxy (code paths, upstream pool) before the baseline
+    run_wrk(f"http://127.0.0.1:{port}{path}", 1, 50)
+    time.sleep(0.5)
+    rss0, fds0 = tree_rss_kib(pid), tree_fds(pid)
+    loop = asyncio.new_event_loop()
+    try:
+        conns, bad = loop.run_until_complete(_idle_open(port, path, n, 100))
+        loop.run_until_complete(asyncio.sleep(hold_s))
+        rss1, fds1 = tree_rss_kib(pid), tree_fds(pid)
+        # are they still open? a closed connection reads EOF immediately
+        open_now = 0
+        for r, _ in conns:
+            if not r.at_eof() and r.exception() is None:
+                open_now += 1
+        for _, w in conns:
+            w.close()
+        loop.run_until_complete(asyncio.sleep(0.2))
+    finally:
+        loop.close()
+    per = (rss1 - rss0) * 1024 / n
+    log(f"{log_prefix}: rss {rss0} -> {rss1} KiB, fds {fds0} -> {fds1}, "
+        f"ok {len(conns)}/{n}, errors {bad}, still open {open_now} -> {per:.0f} B/conn")
+    return {"rss0": rss0, "rss1": rss1, "per_conn": per, "ok": len(conns), "bad": bad,
+            "open": open_now, "fds": fds1 - fds0}
+
+
+async def _fixed_requests(port, path, total, conns):
+    per = [total // conns + (1 if i < total % conns else 0) for i in range(conns)]
+    req = _request(port, path)
+    bad = [0]
+
+    async def worker(k):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(k):
+            w.write(req)
+            if await _read_response(r) != 200:
+                bad[0] += 1
+        w.close()
+
+    await asyncio.gather(*(worker(k) for k in per))
+    return bad[0]
+
+
+def fixed_requests(port, path, total, conns=10):
+    return asyncio.run(_fixed_requests(port, path, total, conns))
+
+
+# ----------------------------------------------------------------------------- syscalls
+
+def strace_counts(pids, port, path, total):
+    """strace -c -f attached to pids while `total` requests go through; {syscall: calls}."""
+    outf = tempfile.mktemp(prefix="sb-strace-")
+    argv = ["strace", "-c", "-f", "-o", outf]
+    for p in pids:
+        argv += ["-p", str(p)]
+    st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attach
+    bad = fixed_requests(port, path, total)
+    time.sleep(0.3)
+    st.send_signal(signal.SIGINT)
+    st.wait(30)
+    counts = {}
+    with open(outf) as f:
+        for line in f:
+            parts = line.split()
+            # % time  seconds  usecs/call  calls  [errors]  syscall
+            if len(parts) >= 5 and re.match(r"^[\d.]+$", parts[0]) and parts[-1] != "total":
+                calls = int(parts[3])
+                counts[parts[-1]] = calls
+    os.unlink(outf)
+    if bad:
+        log(f"  warning: {bad} non-200 responses during strace run")
+    return counts
+
+
+def perf_instructions(pids, port, path, total):
+    if not shutil.which("perf"):
+        return None
+    argv = ["perf", "stat", "-x,", "-e", "instructions:u", "-p", ",".join(map(str, pids))]
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    fixed_requests(port, path, total)
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    for line in err.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and "instructions" in f[2]:
+            try:
+                return int(f[0])
+            except ValueError:
+                return None
+    return None
+
+
+def syscall_mode(target, port, path, small, large):
+    pids = target.worker_pids()
+    a = strace_counts(pids, port, path, small)
+    b = strace_counts(pids, port, path, large)
+    n = large - small
+    per = {k: (b.get(k, 0) - a.get(k, 0)) / n for k in set(a) | set(b)}
+    per = {k: v for k, v in per.items() if abs(v) >= 0.005}
+    ia = perf_instructions(pids, port, path, small)
+    ib = perf_instructions(pids, port, path, large)
+    instr = (ib - ia) / n if ia is not None and ib is not None else None
+    return per, instr
+
+
+# ----------------------------------------------------------------------------- main
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="3 rounds x 3 s (default 5 x 10 s)")
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--duration", type=int, help="seconds per measured wrk run")
+    ap.add_argument("--warmup", type=int, default=2, help="seconds of wrk before each run")
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--16k", dest="k16", action="store_true", help="16 KiB body instead of 100 B")
+    ap.add_argument("--idle", type=int, default=5000, help="idle keep-alive connections (0: skip)")
+    ap.add_argument("--no-load", action="store_true", help="skip the wrk rounds")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also count syscalls (strace) and instructions (perf) per request")
+    ap.add_argument("--bin", default=None, help="silverback binary (default: build-bench, build)")
+    ap.add_argument("--sb-arg", action="append", default=[],
+                    help="extra silverback flag, repeatable (e.g. --sb-arg=--upstream-keepalive-max-requests=1000)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
+    args = ap.parse_args()
+    rounds = args.rounds or (3 if args.quick else 5)
+    duration = args.duration or (3 if args.quick else 10)
+
+    binary = args.bin
+    if binary is None:
+        for c in ("build-bench", "build"):
+            cand = os.path.join(REPO, c, "silverback")
+            if os.access(cand, os.X_OK):
+                binary = cand
+                break
+    if binary is None or not os.access(binary, os.X_OK):
+        sys.exit("silverback binary not found; build it or pass --bin")
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found")
+
+    nofile = raise_nofile()
+    load_start = os.getloadavg()[0]
+    root = tempfile.mkdtemp(prefix="sb-bench-")
+    uport, nport, sport, aport = free_port(), free_port(), free_port(), free_port()
+    path = "/16k" if args.k16 else "/"
+    body = "16 KiB" if args.k16 else "100 B"
+    cmd = "bench/proxy_bench.py " + " ".join(sys.argv[1:])
+    log(f"# workdir {root}, nofile {nofile}, silverback {binary}")
+
+    results = {"direct": [], "nginx": [], "silverback": []}
+    ratios, p99_ratios, cpu_ratios = [], [], []
+    idle = {}
+    sysc = {}
+    try:
+        up = Nginx("upstream", root, UPSTREAM_SERVER.format(port=uport, body=BODY_100,
+                                                              d=os.path.join(root, "upstream")), 0)
+        with open(os.path.join(up.dir, "www", "16k.bin"), "wb") as f:
+            f.write(BODY_16K)
+        up.start(f"http://127.0.0.1:{uport}{path}")
+        ngx = Nginx("nginx", root, PROXY_SERVER.format(port=nport, uport=uport), 1)
+        sb = Silverback(root, binary, sport, aport, uport, 1, args.sb_arg)
+        urls = {"direct": f"http://127.0.0.1:{uport}{path}",
+                "nginx": f"http://127.0.0.1:{nport}{path}",
+                "silverback": f"http://127.0.0.1:{sport}{path}"}
+        procs = {"nginx": ngx, "silverback": sb}
+
+        if not args.no_load:
+            for r in range(rounds):
+                order = ["direct", "nginx", "silverback"] if r % 2 == 0 else \
+                        ["direct", "silverback", "nginx"]
+                per_round = {}
+                for t in order:
+                    proc = procs.get(t)
+                    if proc is not None:
+                        proc.start(urls[t])  # fresh process per run: the two never share CPU 1
+                    try:
+                        if args.warmup:
+                            run_wrk(urls[t], args.warmup, args.connections)
+                        cpu0 = tree_cpu_ns(proc.pid()) if proc is not None else 0
+                        res = run_wrk(urls[t], duration, args.connections)
+                        cpu1 = tree_cpu_ns(proc.pid()) if proc is not None else 0
+                        res["cpu_us"] = ((cpu1 - cpu0) / 1000 / res["requests"]
+                                         if proc is not None and res["requests"] else float("nan"))
+                    finally:
+                        if proc is not None:
+                            alive = proc.p.poll() is None
+                            proc.stop()
+                            if not alive:
+                                log(f"!! {t} died during the run")
+                    results[t].append(res)
+                    per_round[t] = res
+                    flag = ""
+                    if res["errors"] or res["non2xx"]:
+                        flag = f"  !! socket errors {res['errors']}, non-2xx {res['non2xx']}"
+                    log(f"round {r + 1}/{rounds} {t:10s} {res['rps']:10.0f} req/s  "
+                        f"p50 {res['p50']:.3f} ms  p99 {res['p99']:.3f} ms  "
+                        f"proxy CPU {res['cpu_us']:.1f} us/req{flag}")
+                cpu_ratios.append(per_round["silverback"]["cpu_us"] / per_round["nginx"]["cpu_us"])
+                if per_round["nginx"]["rps"] > 0:
+                    ratios.append(per_round["silverback"]["rps"] / per_round["nginx"]["rps"])
+                    p99_ratios.append(per_round["silverback"]["p99"] / per_round["nginx"]["p99"])
+
+        if args.idle:
+            for t in ("nginx", "silverback"):
+                proc = procs[t].start(urls[t])
+                try:
+                    idle[t] = idle_memory(proc, int(urls[t].split(":")[2].split("/")[0]), path,
+                                          args.idle, 2.0, f"idle {t}")
+                finally:
+                    procs[t].stop()
+
+        if args.syscalls:
+            for t in ("nginx", "silverback"):
+                proc = procs[t].start(urls[t])
+                try:
+                    port = int(urls[t].split(":")[2].split("/")[0])
+                    fixed_requests(port, path, 500)  # warm the upstream pool
+                    sysc[t] = syscall_mode(proc, port, path, 2000, 22000)
+                    log(f"syscalls {t}: " + ", ".join(
+                        f"{k} {v:.2f}" for k, v in sorted(sysc[t][0].items(), key=lambda kv: -kv[1])))
+                finally:
+                    procs[t].stop()
+    finally:
+        cleanup()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            log(f"# kept {root}")
+
+    # ------------------------------------------------------------------ report
+    print()
+    print(f"Command: `{cmd.strip()}`  ")
+    print(f"Body {body}; wrk -t1 -c{args.connections} -d{duration}s --latency, {args.warmup} s "
+          f"warm-up, {rounds} alternating rounds; proxy alone on CPU 1, wrk + upstream nginx on "
+          f"CPU 0; single worker each; {time.strftime('%Y-%m-%d %H:%M')}; 1-min load average "
+          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end (2 CPUs: above ~2 means "
+          f"other work competed).")
+    print()
+    if not args.no_load:
+        print("| target | req/s (median) | p50 ms | p99 ms | req/s vs nginx (median of rounds) "
+              "| p99 vs nginx | proxy CPU us/req | CPU vs nginx | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        nmed = median([x["rps"] for x in results["nginx"]])
+        for t, label in (("direct", "upstream direct (ceiling)"), ("nginx", "nginx 1.22 proxy"),
+                         ("silverback", "silverback")):
+            xs = results[t]
+            rps = median([x["rps"] for x in xs])
+            err = sum(x["errors"] + x["non2xx"] for x in xs)
+            cpu = "-" if t == "direct" else f"{median([x['cpu_us'] for x in xs]):.1f}"
+            if t == "silverback":
+                ratio = f"**{median(ratios):.2f}x** (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+                p99r = f"{median(p99_ratios):.2f}x"
+                cpur = f"{median(cpu_ratios):.2f}x"
+            elif t == "nginx":
+                ratio, p99r, cpur = "1.00x", "1.00x", "1.00x"
+            else:
+                ratio, p99r, cpur = f"{rps / nmed:.2f}x" if nmed else "-", "-", "-"
+            print(f"| {label} | {rps:,.0f} | {median([x['p50'] for x in xs]):.3f} | "
+                  f"{median([x['p99'] for x in xs]):.3f} | {ratio} | {p99r} | {cpu} | {cpur} "
+                  f"| {err} |")
+        print()
+    if idle:
+        print(f"| idle keep-alive connections ({args.idle}, one request each) | RSS before KiB "
+              "| RSS after KiB | bytes per connection | held open |")
+        print("|---|---:|---:|---:|---:|")
+        for t in ("nginx", "silverback"):
+            if t in idle:
+                i = idle[t]
+                print(f"| {t} | {i['rss0']:,} | {i['rss1']:,} | **{i['per_conn']:,.0f}** | "
+                      f"{i['open']}/{args.idle} |")
+        print()
+    if sysc:
+        names = sorted(set(sysc["nginx"][0]) | set(sysc["silverback"][0]))
+        print("| syscalls per request (22k-2k run difference / 20k) | nginx | silverback |")
+        print("|---|---:|---:|")
+        for n in names:
+            print(f"| {n} | {sysc['nginx'][0].get(n, 0):.2f} | {sysc['silverback'][0].get(n, 0):.2f} |")
+        tot = [sum(sysc[t][0].values()) for t in ("nginx", "silverback")]
+        print(f"| **total** | **{tot[0]:.2f}** | **{tot[1]:.2f}** |")
+        ins = [sysc[t][1] for t in ("nginx", "silverback")]
+        if all(x is not None for x in ins):
+            print(f"| user-space instructions per request (perf) | {ins[0]:,.0f} | {ins[1]:,.0f} |")
+        print()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        cleanup()
+        sys.exit(130)
