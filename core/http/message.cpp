@@ -87,6 +87,16 @@ void MessageHead::append_value(const char* p, size_t n) {
   append(fields_.back().value, p, n);
 }
 
+void MessageHead::trim_last_value() {
+  if (fields_.empty()) return;
+  Span& v = fields_.back().value;
+  while (v.length > 0) {
+    char c = arena_[v.offset + v.length - 1];
+    if (c != ' ' && c != '\t') break;
+    --v.length;
+  }
+}
+
 std::string_view status_reason(int status) {
   switch (status) {
     case 100: return "Continue";

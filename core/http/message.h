@@ -53,6 +53,7 @@ class MessageHead {
   void append_reason(const char* p, size_t n) { append(reason_, p, n); }
   void append_name(const char* p, size_t n);
   void append_value(const char* p, size_t n);
+  void trim_last_value();
 
  private:
   std::string_view view(Span s) const { return {arena_.data() + s.offset, s.length}; }

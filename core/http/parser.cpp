@@ -28,12 +28,15 @@ void Parser::reset() {
   head_done_ = false;
   no_body_ = false;
   line_bytes_ = 0;
+  value_end_ = nullptr;
+  failed_ = false;
   error_ = HPE_OK;
   error_status_ = 400;
   error_reason_ = "";
 }
 
 int Parser::fail(int status, const char* reason) {
+  failed_ = true;
   error_status_ = status;
   error_reason_ = reason;
   return HPE_USER;
@@ -81,6 +84,20 @@ int Parser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
 int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<Parser*>(p->data);
   if (self->head_done_) return 0;
+  // A value continued after a gap in the input is an obs-fold line (llhttp unfolds it; nginx
+  // >= 1.21.1 rejects it). Continuations across reads are contiguous with the previous read.
+  if (self->value_end_ != nullptr) {
+    bool contiguous = at == self->value_end_ ||
+                      (at == self->exec_begin_ && self->value_end_ == self->prev_exec_end_);
+    if (!contiguous) return self->fail(400, "Invalid header folding");
+  } else if (n > 0) {
+    // A first fragment preceded (after optional whitespace) by a line break instead of the
+    // colon began on a folded line ("Name:\r\n value").
+    const char* q = at;
+    while (q > self->exec_begin_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    if (q > self->exec_begin_ && q[-1] == '\n') return self->fail(400, "Invalid header folding");
+  }
+  self->value_end_ = at + n;
   self->head_.append_value(at, n);
   self->line_bytes_ += n;
   if (self->line_bytes_ > self->limits_->max_header_line ||
@@ -101,10 +118,18 @@ bool is_tchar(unsigned char c) {
 int Parser::cb_header_value_complete(llhttp_t* p) {
   auto* self = static_cast<Parser*>(p->data);
   self->line_bytes_ = 0;
+  self->value_end_ = nullptr;
   if (self->head_done_) return 0;
   MessageHead& h = self->head_;
-  std::string_view name = h.field_count() ? h.name(h.field_count() - 1) : std::string_view();
+  if (h.field_count() == 0) return self->fail(400, "Invalid header name");
+  std::string_view name = h.name(h.field_count() - 1);
   if (name.empty()) return self->fail(400, "Invalid header name");
+  // llhttp unfolds obs-fold continuation lines into the value; nginx (>= 1.21.1) rejects them.
+  std::string_view value = h.value(h.field_count() - 1);
+  if (value.find_first_of("\r\n") != std::string_view::npos) {
+    return self->fail(400, "Invalid header folding");
+  }
+  h.trim_last_value();  // trailing whitespace is not part of a field value (RFC 7230 §3.2.4)
   for (char c : name) {
     if (!is_tchar(static_cast<unsigned char>(c))) return self->fail(400, "Invalid header name");
   }
@@ -159,8 +184,8 @@ ParseStatus Parser::status_from(llhttp_errno_t err, const char* data, size_t len
       *consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
       return ParseStatus::upgraded;
     default:
-      error_ = err;
-      if (err != HPE_USER) {
+      error_ = failed_ ? HPE_USER : err;
+      if (!failed_) {
         error_status_ = 400;
         error_reason_ = llhttp_get_error_reason(&parser_);
       }
@@ -170,10 +195,14 @@ ParseStatus Parser::status_from(llhttp_errno_t err, const char* data, size_t len
 }
 
 ParseStatus Parser::execute(const char* data, size_t len, size_t* consumed) {
-  return status_from(llhttp_execute(&parser_, data, len), data, len, consumed);
+  exec_begin_ = data;
+  ParseStatus s = status_from(llhttp_execute(&parser_, data, len), data, len, consumed);
+  prev_exec_end_ = data + len;
+  return s;
 }
 
 ParseStatus Parser::finish() {
+  if (!started_) return ParseStatus::ok;  // between messages: nothing to finish
   size_t consumed = 0;
   llhttp_errno_t err = llhttp_finish(&parser_);
   if (err == HPE_OK || err == HPE_PAUSED) return ParseStatus::ok;

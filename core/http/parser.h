@@ -85,6 +85,12 @@ class Parser {
   bool started_ = false;
   bool head_done_ = false;
   bool no_body_ = false;
+  bool failed_ = false;  // a callback rejected the message (error_status_ is ours)
+  // Obs-fold detection: where the current header value's last fragment ended, and the bounds
+  // of the current and previous execute() input.
+  const char* value_end_ = nullptr;
+  const char* exec_begin_ = nullptr;
+  const char* prev_exec_end_ = nullptr;
 };
 
 }  // namespace sb::http

@@ -145,12 +145,15 @@ void build_upstream_request(std::string& out, const Transaction& t,
   }
   std::string_view real_ip = forwarded_ip(request, settings, peer_ip, trusted);
   add(out, "X-Real-IP", real_ip);
+  // Kong: incoming X-Forwarded-For + ", " + the connecting peer; else the (real) client address.
   out.append("X-Forwarded-For: ");
   if (!incoming_xff.empty()) {
     out.append(incoming_xff);
     out.append(", ");
+    out.append(peer_ip);
+  } else {
+    out.append(real_ip);
   }
-  out.append(real_ip);
   out.append("\r\n");
   add(out, "X-Forwarded-Proto", trusted && !x_proto.empty() ? x_proto : "http");
   add(out, "X-Forwarded-Host", trusted && !x_host.empty() ? x_host : std::string_view(t.host));
@@ -167,25 +170,21 @@ void build_upstream_request(std::string& out, const Transaction& t,
   } else if (!t.match.stripped_prefix.empty() && t.match.stripped_prefix != "/") {
     add(out, "X-Forwarded-Prefix", t.match.stripped_prefix);
   }
-  if (settings.headers & kHeaderVia) {
-    out.append("Via: ");
-    if (!incoming_via.empty()) {
-      out.append(incoming_via);
-      out.append(", ");
-    }
-    out.append(t.client_minor == 0 ? "1.0 " : "1.1 ");
-    out.append(kProductToken);
-    out.append("\r\n");
-  } else if (!incoming_via.empty()) {
-    add(out, "Via", incoming_via);
+  // Kong 3.8+ always sends Via upstream; the `headers` setting only governs responses.
+  out.append("Via: ");
+  if (!incoming_via.empty()) {
+    out.append(incoming_via);
+    out.append(", ");
   }
+  out.append(t.client_minor == 0 ? "1.0 " : "1.1 ");
+  out.append(kProductToken);
+  out.append("\r\n");
   if (settings.headers_upstream & kHeaderRequestId) {
     add(out, "X-Kong-Request-Id", std::string_view(t.request_id, sizeof(t.request_id)));
   }
   if (wants_trailers) out.append("TE: trailers\r\n");
-  if (t.upgrade) {
-    out.append("Connection: keep-alive, Upgrade\r\n");
-    add(out, "Upgrade", request.get("Upgrade"));
+  if (t.upgrade && iequals(sb::http::trim(request.get("Upgrade")), "websocket")) {
+    out.append("Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n");
   } else {
     out.append("Connection: keep-alive\r\n");
   }
@@ -247,7 +246,7 @@ void build_client_response_head(std::string& out, const Transaction& t,
     out.append("Connection: upgrade\r\n");
   } else if (!keep_alive) {
     out.append("Connection: close\r\n");
-  } else if (t.client_minor == 0) {
+  } else {
     out.append("Connection: keep-alive\r\n");
   }
   if (!has_date) add(out, "Date", date);

@@ -469,7 +469,10 @@ void ClientSession::route_request(MessageHead& head) {
   const auto& svc = *t.match.service;
   t.timeouts = {svc.connect_timeout, svc.write_timeout, svc.read_timeout};
   t.max_tries = svc.retries + 1;
-  t.upgrade = head.upgrade;
+  // Only WebSocket upgrades are tunnelled (as Kong); any other Upgrade request is answered
+  // normally and the connection closed afterwards, its follow-up bytes being unusable.
+  t.upgrade = head.upgrade && iequals(sb::http::trim(head.get("Upgrade")), "websocket");
+  if (head.upgrade && !t.upgrade) close_after_response_ = true;
   t.expect_continue = head.http_minor >= 1 && t.body_expected &&
                       iequals(head.get("Expect"), "100-continue");
   if (t.expect_continue) {

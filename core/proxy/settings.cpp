@@ -19,6 +19,7 @@ bool parse_cidr(std::string_view text, Cidr& out) {
   int bits = -1;
   if (auto slash = text.find('/'); slash != std::string_view::npos) {
     auto bits_text = text.substr(slash + 1);
+    if (bits_text.empty() || bits_text[0] < '0' || bits_text[0] > '9') return false;
     auto [p, ec] = std::from_chars(bits_text.data(), bits_text.data() + bits_text.size(), bits);
     if (ec != std::errc() || p != bits_text.data() + bits_text.size()) return false;
   }
@@ -74,13 +75,14 @@ bool cidr_contains(const std::vector<Cidr>& list, const struct sockaddr* addr) {
 
 bool parse_headers_setting(std::string_view text, uint32_t& out, std::string& error) {
   out = 0;
+  bool first = true;
   while (!text.empty()) {
     size_t comma = text.find(',');
     std::string_view item = sb::http::trim(text.substr(0, comma));
     using sb::http::iequals;
     if (item.empty()) {
     } else if (iequals(item, "off")) {
-      out = 0;
+      if (first) return true;  // Kong: "off" disables everything only as the first entry
     } else if (iequals(item, "server_tokens")) {
       out |= kHeaderServer | kHeaderVia;
     } else if (iequals(item, "latency_tokens")) {
@@ -103,9 +105,10 @@ bool parse_headers_setting(std::string_view text, uint32_t& out, std::string& er
     } else if (iequals(item, "X-Kong-Request-Id")) {
       out |= kHeaderRequestId;
     } else {
-      error = fmt::format("invalid header '{}' in headers", item);
+      error = fmt::format("headers: invalid entry '{}'", item);
       return false;
     }
+    if (!item.empty()) first = false;
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
   }
