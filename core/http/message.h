@@ -49,6 +49,7 @@ class MessageHead {
   void clear();
   void release();  // also frees the arena (idle keep-alive connections hold no memory)
   size_t bytes() const { return arena_.size(); }
+  size_t capacity() const { return arena_.capacity(); }
   void append_target(const char* p, size_t n) { append(target_, p, n); }
   void append_reason(const char* p, size_t n) { append(reason_, p, n); }
   void append_name(const char* p, size_t n);

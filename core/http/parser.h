@@ -48,6 +48,11 @@ class Parser {
   ParseStatus finish();
   void resume() { llhttp_resume(&parser_); }
   void reset();  // before a new message on a reused connection
+  // Hands a (pooled) parser to a new owner, ready for a first message.
+  void bind(ParserEvents* events) {
+    events_ = events;
+    reset();
+  }
   // Responses: the request was HEAD, so the response has no body.
   void set_no_body_expected(bool v) { no_body_ = v; }
 

@@ -31,7 +31,7 @@ constexpr uint64_t kLingerMs = 2000;
 }  // namespace
 
 Stream::Stream(uv_loop_t* loop, StreamHandler* handler)
-    : deadlines_(DeadlineQueue::of(loop)), handler_(handler) {
+    : handler_(handler) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
   fire = &Stream::on_deadline;
@@ -148,10 +148,10 @@ void Stream::write_now(const uv_buf_t* bufs, unsigned count) {
 
 void Stream::timer_start(uint64_t timeout_ms) {
   if (closing_) return;
-  deadlines_->start(this, timeout_ms);
+  deadlines()->start(this, timeout_ms);
 }
 
-void Stream::timer_stop() { deadlines_->stop(this); }
+void Stream::timer_stop() { deadlines()->stop(this); }
 
 void Stream::close_after_flush(bool linger) {
   if (closing_) return;
@@ -166,7 +166,7 @@ void Stream::close_after_flush(bool linger) {
         req.release();
         lingering_ = true;
         read_start();
-        deadlines_->start(this, kLingerMs);
+        deadlines()->start(this, kLingerMs);
         return;
       }
     }
@@ -208,7 +208,7 @@ void Stream::start_close(bool reset) {
   }
   closing_ = true;
   reading_ = false;
-  deadlines_->stop(this);
+  deadlines()->stop(this);
   if (reset && uv_tcp_close_reset(&tcp_, &Stream::on_close) == 0) return;
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::on_close);
 }

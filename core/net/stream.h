@@ -98,8 +98,9 @@ class Stream : private Deadline {
   void write_now(const uv_buf_t* bufs, unsigned count);
   void do_shutdown();
 
+  DeadlineQueue* deadlines() const { return DeadlineQueue::of(tcp_.loop); }
+
   uv_tcp_t tcp_;
-  DeadlineQueue* deadlines_;
   StreamHandler* handler_;
   size_t queued_ = 0;
   bool reading_ = false;

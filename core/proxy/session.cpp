@@ -65,13 +65,14 @@ void ClientSession::accept(Worker* worker, uv_stream_t* server) {
   s->stream_.set_nodelay();
   sockaddr_storage peer{};
   s->stream_.peer_address(&peer);
+  s->peer_family_ = static_cast<uint8_t>(peer.ss_family);
   if (peer.ss_family == AF_INET6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&peer);
-    uv_ip6_name(a, s->peer_ip_, sizeof(s->peer_ip_));
+    std::memcpy(s->peer_addr_, &a->sin6_addr, 16);
     s->peer_port_ = ntohs(a->sin6_port);
   } else {
     auto* a = reinterpret_cast<sockaddr_in*>(&peer);
-    uv_ip4_name(a, s->peer_ip_, sizeof(s->peer_ip_));
+    std::memcpy(s->peer_addr_, &a->sin_addr, 4);
     s->peer_port_ = ntohs(a->sin_port);
   }
   sockaddr_storage local{};
@@ -89,10 +90,17 @@ void ClientSession::accept(Worker* worker, uv_stream_t* server) {
 
 ClientSession::ClientSession(Worker* worker)
     : worker_(worker),
-      stream_(worker->loop(), this),
-      parser_(HTTP_REQUEST, this, &worker->settings().limits) {}
+      stream_(worker->loop(), this) {}
 
 ClientSession::~ClientSession() = default;
+
+std::string_view ClientSession::peer_ip(char (&buf)[46]) const {
+  if (inet_ntop(peer_family_ == AF_INET6 ? AF_INET6 : AF_INET, peer_addr_, buf, sizeof(buf)) ==
+      nullptr) {
+    return {};
+  }
+  return buf;
+}
 
 void ClientSession::on_stream_closed() {
   std::unique_ptr<ClientSession> self(this);
@@ -106,8 +114,13 @@ void ClientSession::on_stream_closed() {
     if (txn_->counted_writing) counters.writing.fetch_sub(1, std::memory_order_relaxed);
     worker_->release_transaction(std::move(txn_));
   }
+  worker_->release_parser(std::move(parser_));
   worker_->remove_session(this);
   worker_->counters().active.fetch_sub(1, std::memory_order_relaxed);
+  if (dns_pending_ > 0) {
+    stream_closed_ = true;  // the last DNS answer frees the object
+    self.release();
+  }
 }
 
 void ClientSession::abort() {
@@ -121,7 +134,7 @@ void ClientSession::abort() {
 
 void ClientSession::shutdown_gently() {
   close_after_response_ = true;
-  if (!txn_ && !parser_.message_started() && !tunnel_) {
+  if (!txn_ && !(parser_ && parser_->message_started()) && !tunnel_) {
     closing_ = true;
     stream_.close_after_flush();
   }
@@ -150,8 +163,7 @@ void ClientSession::on_stream_read(const char* data, size_t len) {
 
 void ClientSession::process_pending() {
   if (pending_.empty()) return;
-  std::string input = std::move(pending_);
-  pending_.clear();
+  std::string input = pending_.take();
   process(input.data(), input.size());
 }
 
@@ -173,8 +185,9 @@ void ClientSession::process(const char* data, size_t len) {
       stream_.timer_start(static_cast<uint64_t>(worker_->settings().client_header_timeout_ms));
       worker_->counters().reading.fetch_add(1, std::memory_order_relaxed);
     }
+    if (!parser_) parser_ = worker_->acquire_parser(this);
     size_t consumed = 0;
-    auto status = parser_.execute(data, len, &consumed);
+    auto status = parser_->execute(data, len, &consumed);
     if (status == sb::http::ParseStatus::error) {
       on_parse_error();
       return;
@@ -201,7 +214,7 @@ void ClientSession::process(const char* data, size_t len) {
     pending_.assign(data, len);
     if (pending_.size() > kMaxPendingInput) stream_.read_stop();
   }
-  if (!closing_ && !txn_ && !parser_.message_started() && pending_.empty()) {
+  if (!closing_ && !txn_ && !(parser_ && parser_->message_started()) && pending_.empty()) {
     enter_idle();
   } else if (!closing_ && !tunnel_ && !upgrading_ && pending_.size() < kMaxPendingInput &&
              !(txn_ && !txn_->local && txn_->backlogged())) {
@@ -210,8 +223,8 @@ void ClientSession::process(const char* data, size_t len) {
 }
 
 void ClientSession::on_parse_error() {
-  int status = parser_.error_status();
-  std::string_view message = parser_.error_reason();
+  int status = parser_->error_status();
+  std::string_view message = parser_->error_reason();
   if (status == 400 && message != "Request header or cookie too large") message = "Bad request";
   if (txn_ && (txn_->response_started || txn_->body_reached_upstream)) {
     // The request went bad after it reached the upstream (e.g. a broken chunk): the upstream
@@ -311,6 +324,7 @@ int ClientSession::on_head(MessageHead& head) {
 
 void ClientSession::start_request(MessageHead& head) {
   txn_ = worker_->acquire_transaction();
+  ++request_serial_;
   Transaction& t = *txn_;
   t.snapshot = worker_->snapshot();
   t.start_ms = uv_now(worker_->loop());
@@ -519,11 +533,15 @@ void ClientSession::connect_upstream() {
     connect_to(addr);
     return;
   }
-  if (!alive_) alive_ = std::make_shared<int>(0);
-  std::weak_ptr<int> alive = alive_;
-  Transaction* txn = txn_.get();
-  worker_->resolver().resolve(host, port, [this, alive, txn](int status, const sockaddr_storage* a) {
-    if (alive.expired() || txn_.get() != txn || closing_) return;
+  ++dns_pending_;
+  uint32_t serial = request_serial_;
+  worker_->resolver().resolve(host, port, [this, serial](int status, const sockaddr_storage* a) {
+    --dns_pending_;
+    if (stream_closed_) {
+      if (dns_pending_ == 0) std::unique_ptr<ClientSession> self(this);
+      return;
+    }
+    if (!txn_ || request_serial_ != serial || closing_) return;
     if (status != 0 || a == nullptr) {
       respond_error(503, "name resolution failed", ErrorSource::kong);
       return;
@@ -572,9 +590,10 @@ void ClientSession::on_upstream_connected() {
 
 void ClientSession::send_request_head() {
   Transaction& t = *txn_;
-  const MessageHead& head = parser_.head();
+  const MessageHead& head = parser_->head();
   std::string& out = scratch();
-  build_upstream_request(out, t, head, worker_->settings(), peer_ip_, trusted_, local_port_);
+  char ip[46];
+  build_upstream_request(out, t, head, worker_->settings(), peer_ip(ip), trusted_, local_port_);
   // Head and any body that arrived meanwhile leave in one writev.
   uv_buf_t bufs[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
                       uv_buf_init(t.pending_body.data(),
@@ -701,7 +720,7 @@ void ClientSession::on_upstream_head(MessageHead& head) {
     upgrading_ = false;
     t.conn->enter_tunnel();
     if (!pending_.empty()) {
-      t.conn->write(pending_);
+      t.conn->write(pending_.view());
       pending_.clear();
     }
     stream_.read_start();
@@ -713,7 +732,7 @@ void ClientSession::on_upstream_head(MessageHead& head) {
     upgrading_ = false;
     close_after_response_ = true;
   }
-  const bool client_11 = parser_.head().http_minor >= 1;
+  const bool client_11 = parser_->head().http_minor >= 1;
   ResponseFraming framing;
   if (t.head_request || head.status == 204 || head.status == 304) {
     framing = ResponseFraming::none;
@@ -794,7 +813,7 @@ void ClientSession::on_upstream_tunnel_eof() {
 // Responses
 
 void ClientSession::respond_error(int status, std::string_view message, ErrorSource source) {
-  const MessageHead& head = parser_.head();
+  const MessageHead& head = parser_->head();
   std::string_view accept = head.get("Accept");
   std::string_view content_type = head.get("Content-Type");
   Transaction& t = *txn_;
@@ -827,7 +846,7 @@ void ClientSession::respond_local(int status, std::string_view content_type,
 
 bool ClientSession::keep_alive_after_response() const {
   return !close_after_response_ && !closing_ && !worker_->draining() &&
-         parser_.head().keep_alive && !client_eof_;
+         parser_->head().keep_alive && !client_eof_;
 }
 
 void ClientSession::response_complete() {
@@ -848,7 +867,9 @@ void ClientSession::response_complete() {
     // Asynchronous completion: move on to the next pipelined request, if any.
     finish_transaction();
     process_pending();
-    if (!closing_ && !txn_ && pending_.empty() && !parser_.message_started()) enter_idle();
+    if (!closing_ && !txn_ && pending_.empty() && !(parser_ && parser_->message_started())) {
+      enter_idle();
+    }
   }
 }
 
@@ -856,7 +877,7 @@ void ClientSession::finish_transaction() {
   worker_->release_transaction(std::move(txn_));
   paused_ = false;
   upgrading_ = false;
-  parser_.resume();
+  parser_->resume();
 }
 
 void ClientSession::enter_idle() {
@@ -866,7 +887,8 @@ void ClientSession::enter_idle() {
     stream_.close_after_flush();
     return;
   }
-  parser_.head().release();  // idle connections hold no request memory
+  // Idle connections hold no parser and no request memory.
+  worker_->release_parser(std::move(parser_));
   timer_ = Timer::keepalive;
   stream_.timer_start(static_cast<uint64_t>(worker_->settings().keepalive_timeout_ms));
   if (!stream_.reading()) stream_.read_start();
@@ -875,7 +897,7 @@ void ClientSession::enter_idle() {
 void ClientSession::handle_admin_request() {
   Transaction& t = *txn_;
   AdminResponse r;
-  worker_->admin()->handle(parser_.head(), t.admin_body, r);
+  worker_->admin()->handle(parser_->head(), t.admin_body, r);
   respond_local(r.status, r.content_type, r.body, {}, true);
 }
 

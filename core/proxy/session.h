@@ -20,6 +20,31 @@ class Worker;
 struct Snapshot;
 struct Transaction;
 
+// A byte buffer that costs one pointer while unused (most connections never need it).
+class LazyBuffer {
+ public:
+  bool empty() const { return !s_ || s_->empty(); }
+  size_t size() const { return s_ ? s_->size() : 0; }
+  std::string_view view() const { return s_ ? std::string_view(*s_) : std::string_view(); }
+  void append(const char* p, size_t n) {
+    if (!s_) s_ = std::make_unique<std::string>();
+    s_->append(p, n);
+  }
+  void assign(const char* p, size_t n) {
+    if (!s_) s_ = std::make_unique<std::string>();
+    s_->assign(p, n);
+  }
+  std::string take() {
+    std::string out = s_ ? std::move(*s_) : std::string();
+    s_.reset();
+    return out;
+  }
+  void clear() { s_.reset(); }
+
+ private:
+  std::unique_ptr<std::string> s_;
+};
+
 class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, UpstreamClient {
  public:
   // Accepts one connection from `server` on `worker`'s loop.
@@ -80,15 +105,19 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   void response_complete();
   void finish_transaction();
   void enter_idle();
+  std::string_view peer_ip(char (&buf)[46]) const;
   bool keep_alive_after_response() const;
 
   Worker* worker_;
   sb::net::Stream stream_;
-  sb::http::Parser parser_;
-  std::string pending_;  // bytes read but not parsed yet (pipelining, early tunnel data)
+  std::unique_ptr<sb::http::Parser> parser_;  // from the worker's pool while a request runs
+  LazyBuffer pending_;  // bytes read but not parsed yet (pipelining, early tunnel data)
   std::unique_ptr<Transaction> txn_;
-  std::shared_ptr<int> alive_;  // lets asynchronous DNS answers know the session still exists
-  char peer_ip_[46] = {};
+  uint8_t peer_addr_[16] = {};  // the connecting peer (IPv4 in the first 4 bytes)
+  uint8_t peer_family_ = 0;
+  uint8_t dns_pending_ = 0;      // DNS answers still to come: keep the object alive for them
+  bool stream_closed_ = false;   // the socket is closed; freed once dns_pending_ is 0
+  uint32_t request_serial_ = 0;  // tells a late DNS answer which request it was for
   uint16_t peer_port_ = 0;
   uint16_t local_port_ = 0;
   bool trusted_ = false;

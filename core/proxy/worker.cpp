@@ -128,6 +128,28 @@ void Worker::drain_step() {
   }
 }
 
+std::unique_ptr<sb::http::Parser> Worker::acquire_parser(sb::http::ParserEvents* events) {
+  if (free_parsers_.empty()) {
+    return std::make_unique<sb::http::Parser>(HTTP_REQUEST, events, &settings_.limits);
+  }
+  auto p = std::move(free_parsers_.back());
+  free_parsers_.pop_back();
+  p->bind(events);
+  return p;
+}
+
+void Worker::release_parser(std::unique_ptr<sb::http::Parser> p) {
+  constexpr size_t kMaxFree = 256;
+  constexpr size_t kMaxKeptArena = 8192;  // big heads give their memory back
+  if (!p || free_parsers_.size() >= kMaxFree) return;
+  if (p->head().capacity() > kMaxKeptArena) {
+    p->head().release();
+  } else {
+    p->head().clear();
+  }
+  free_parsers_.push_back(std::move(p));
+}
+
 std::unique_ptr<Transaction> Worker::acquire_transaction() {
   if (free_transactions_.empty()) return std::make_unique<Transaction>();
   auto t = std::move(free_transactions_.back());

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "http/parser.h"
 #include "net/deadlines.h"
 #include "net/listener.h"
 #include "net/uv_handle.h"
@@ -74,6 +75,10 @@ class Worker {
   // Weighted round-robin choice among an upstream's targets (null when all weights are 0).
   const sb::config::Target* pick_target(const sb::config::Upstream& upstream);
 
+  // Recycled request parsers: a connection holds one only while a request is in progress.
+  std::unique_ptr<sb::http::Parser> acquire_parser(sb::http::ParserEvents* events);
+  void release_parser(std::unique_ptr<sb::http::Parser> p);
+
   // Recycled transactions (bounded free list).
   std::unique_ptr<Transaction> acquire_transaction();
   void release_transaction(std::unique_ptr<Transaction> t);
@@ -106,6 +111,7 @@ class Worker {
   Counters counters_;
   ClientSession* sessions_ = nullptr;  // intrusive list head
   std::vector<std::unique_ptr<Transaction>> free_transactions_;
+  std::vector<std::unique_ptr<sb::http::Parser>> free_parsers_;
   bool draining_ = false;
   uint64_t rng_[2];
   uint64_t rr_counter_ = 0;
