@@ -218,3 +218,33 @@ class UpstreamErrorsTest(GatewayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NameResolutionTest(GatewayTestCase):
+    """Service hosts that are names go through the asynchronous resolver."""
+
+    def test_hostname_resolves_and_unknown_name_is_503(self):
+        up = self.make_upstream()
+        gw = self.start_gateway(f"""_format_version: "3.0"
+services:
+  - name: by-name
+    url: http://localhost:{up.port}
+    routes:
+      - name: by-name
+        paths: [/named]
+  - name: unknown
+    url: http://no-such-host.invalid:{up.port}
+    routes:
+      - name: unknown
+        paths: [/unknown]
+""")
+        r = request(gw.proxy_port, "GET", "/named/x")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(up.wait_requests(1)[-1].header("Host"), f"localhost:{up.port}")
+        r = request(gw.proxy_port, "GET", "/unknown", headers={"Accept": "application/json"})
+        self.assertKongError(r, 503, "name resolution failed", "json")
+        # A client that leaves while its name is being resolved must not hurt the gateway.
+        with RawClient(gw.proxy_port) as c:
+            c.send(b"GET /unknown HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = request(gw.proxy_port, "GET", "/named/again")
+        self.assertEqual(r.status, 200, r)
