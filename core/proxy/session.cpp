@@ -21,11 +21,6 @@ namespace {
 constexpr size_t kMaxPendingInput = 64 * 1024;  // stop reading past this while a request waits
 constexpr size_t kMaxAdminBody = 16 * 1024 * 1024;
 
-bool is_default_port(std::string_view protocol, int port) {
-  return (port == 80 && (protocol == "http" || protocol == "grpc")) ||
-         (port == 443 && (protocol == "https" || protocol == "grpcs"));
-}
-
 bool route_has_protocol(const sb::config::Route& route, std::string_view protocol) {
   for (const auto& p : route.protocols) {
     if (p == protocol) return true;
@@ -95,6 +90,18 @@ ClientSession::ClientSession(Worker* worker)
 ClientSession::~ClientSession() = default;
 
 std::string_view ClientSession::peer_ip(char (&buf)[46]) const {
+  if (peer_family_ != AF_INET6) {
+    // Formatted by hand: this runs for every proxied request.
+    char* p = buf;
+    for (int i = 0; i < 4; ++i) {
+      unsigned v = peer_addr_[i];
+      if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+      if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+      *p++ = static_cast<char>('0' + v % 10);
+      if (i < 3) *p++ = '.';
+    }
+    return {buf, static_cast<size_t>(p - buf)};
+  }
   if (inet_ntop(peer_family_ == AF_INET6 ? AF_INET6 : AF_INET, peer_addr_, buf, sizeof(buf)) ==
       nullptr) {
     return {};
@@ -226,10 +233,16 @@ void ClientSession::on_parse_error() {
   int status = parser_->error_status();
   std::string_view message = parser_->error_reason();
   if (status == 400 && message != "Request header or cookie too large") message = "Bad request";
-  if (txn_ && (txn_->response_started || txn_->body_reached_upstream)) {
-    // The request went bad after it reached the upstream (e.g. a broken chunk): the upstream
-    // connection cannot be trusted any more and the client gets no second response.
+  if (txn_ && txn_->body_reached_upstream) {
+    // The request went bad after part of it reached the upstream (e.g. a broken chunk): the
+    // upstream exchange cannot be trusted any more and the client gets no response.
     abort();
+    return;
+  }
+  if (txn_ && txn_->response_started) {
+    // Already answered (e.g. 404 while its body was still arriving): flush that and close.
+    closing_ = true;
+    stream_.close_after_flush(true);
     return;
   }
   if (txn_ && txn_->conn) {
@@ -319,6 +332,11 @@ int ClientSession::on_head(MessageHead& head) {
   }
   worker_->counters().requests.fetch_add(1, std::memory_order_relaxed);
   start_request(head);
+  if (txn_ && txn_->body_expected && !txn_->request_complete && !closing_) {
+    // client_body_timeout runs from the head on, not only between body reads.
+    timer_ = Timer::body;
+    stream_.timer_start(static_cast<uint64_t>(worker_->settings().client_body_timeout_ms));
+  }
   return 0;
 }
 
@@ -442,7 +460,9 @@ void ClientSession::route_request(MessageHead& head) {
     h = h.substr(0, colon);
   }
   t.host.assign(h);
-  for (char& c : t.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : t.host) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  }
 
   // Router input.
   t.router_headers.clear();
@@ -504,38 +524,48 @@ void ClientSession::connect_upstream() {
   Transaction& t = *txn_;
   const Snapshot& snap = *t.snapshot;
   const auto& svc = *t.match.service;
+  const ServiceTarget& direct =
+      snap.service_targets[static_cast<size_t>(&svc - snap.config.services.data())];
   ++t.tries;
-  std::string host = svc.host;
+  t.upstream_start_ms = uv_now(worker_->loop());
+  const std::string* host = &svc.host;
   int port = svc.port;
-  t.upstream_host_header.clear();
-  if (auto it = snap.upstream_by_name.find(svc.host); it != snap.upstream_by_name.end()) {
-    const auto& up = snap.config.upstreams[static_cast<size_t>(it->second)];
+  if (direct.upstream >= 0) {
+    // Balanced over the upstream's targets (weighted round-robin).
+    const auto& up = snap.config.upstreams[static_cast<size_t>(direct.upstream)];
     const sb::config::Target* target = worker_->pick_target(up);
     if (target == nullptr) {
       respond_error(503, "failure to get a peer from the ring-balancer", ErrorSource::kong);
       return;
     }
-    host = target->host;
+    host = &target->host;
     port = target->port;
-    if (!up.host_header.empty()) t.upstream_host_header = up.host_header;
-  }
-  if (t.upstream_host_header.empty()) {
-    t.upstream_host_header = is_default_port(svc.protocol, port)
-                                 ? host
-                                 : fmt::format("{}:{}", host, port);
+    if (!up.host_header.empty()) {
+      t.upstream_host_header.assign(up.host_header);
+    } else if (port == default_port_for(svc.protocol)) {
+      t.upstream_host_header.assign(*host);
+    } else {
+      t.upstream_host_header.clear();
+      fmt::format_to(std::back_inserter(t.upstream_host_header), "{}:{}", *host, port);
+    }
+  } else {
+    t.upstream_host_header.assign(direct.host_header);
   }
   if (t.match.route->preserve_host && !t.host_header.empty()) {
     t.upstream_host_header.assign(t.host_header);
   }
-  t.upstream_start_ms = uv_now(worker_->loop());
+  if (direct.upstream < 0 && direct.is_ip) {
+    connect_to(direct.address);
+    return;
+  }
   sockaddr_storage addr;
-  if (Resolver::parse_ip(host, port, &addr)) {
+  if (Resolver::parse_ip(*host, port, &addr)) {
     connect_to(addr);
     return;
   }
   ++dns_pending_;
   uint32_t serial = request_serial_;
-  worker_->resolver().resolve(host, port, [this, serial](int status, const sockaddr_storage* a) {
+  worker_->resolver().resolve(*host, port, [this, serial](int status, const sockaddr_storage* a) {
     --dns_pending_;
     if (stream_closed_) {
       if (dns_pending_ == 0) std::unique_ptr<ClientSession> self(this);
@@ -552,21 +582,16 @@ void ClientSession::connect_upstream() {
 
 void ClientSession::connect_to(const sockaddr_storage& address) {
   Transaction& t = *txn_;
-  char ip[46];
-  uint16_t port;
+  // Pool key: the address in binary (port and IP bytes); TLS facts join it with the TLS issue.
   if (address.ss_family == AF_INET6) {
     auto* a = reinterpret_cast<const sockaddr_in6*>(&address);
-    uv_ip6_name(a, ip, sizeof(ip));
-    port = ntohs(a->sin6_port);
+    t.pool_key.assign(reinterpret_cast<const char*>(&a->sin6_port), 2);
+    t.pool_key.append(reinterpret_cast<const char*>(&a->sin6_addr), 16);
   } else {
     auto* a = reinterpret_cast<const sockaddr_in*>(&address);
-    uv_ip4_name(a, ip, sizeof(ip));
-    port = ntohs(a->sin_port);
+    t.pool_key.assign(reinterpret_cast<const char*>(&a->sin_port), 2);
+    t.pool_key.append(reinterpret_cast<const char*>(&a->sin_addr), 4);
   }
-  t.pool_key.assign(ip);
-  t.pool_key += ':';
-  t.pool_key += std::to_string(port);
-  t.upstream_ip = t.pool_key;
   UpstreamConn* conn = worker_->pool().take(t.pool_key);
   if (conn != nullptr) {
     t.conn = conn;

@@ -3,6 +3,8 @@
 // config under an in-flight request; the old generation is freed when its last user is done.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -13,12 +15,25 @@
 
 namespace sb::proxy {
 
+// What a request needs to reach a service directly (not through an `upstreams` entity),
+// computed once per Snapshot instead of per request.
+struct ServiceTarget {
+  bool is_ip = false;         // host is an IP literal: `address` is ready to connect to
+  sockaddr_storage address{};
+  std::string host_header;    // host, plus ":port" unless the scheme's default port
+  int upstream = -1;          // index into config.upstreams when host names an upstream
+};
+
 struct Snapshot {
   sb::config::Config config;
   std::unique_ptr<sb::router::Router> router;
   std::unordered_map<std::string, int> upstream_by_name;  // index into config.upstreams
+  std::vector<ServiceTarget> service_targets;             // parallel to config.services
   uint64_t generation = 0;
 };
+
+// 443 for https/grpcs, 80 otherwise (the port Kong leaves out of the upstream Host header).
+int default_port_for(std::string_view protocol);
 
 // Compiles a Snapshot; router problems are appended to `errors` (empty on success).
 std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config,

@@ -58,7 +58,6 @@ struct Transaction {
   int max_tries = 1;
   UpstreamTimeouts timeouts;
   std::string pool_key;
-  std::string upstream_ip;
   std::string upstream_host_header;
 
   // Response
@@ -73,7 +72,7 @@ struct Transaction {
     auto keep_match = std::move(match);
     auto keep_headers = std::move(router_headers);
     auto keep_path = std::move(path), keep_host = std::move(host), keep_body = std::move(pending_body);
-    auto keep_key = std::move(pool_key), keep_ip = std::move(upstream_ip);
+    auto keep_key = std::move(pool_key);
     auto keep_hh = std::move(upstream_host_header);
     *this = Transaction();
     match = std::move(keep_match);
@@ -87,7 +86,6 @@ struct Transaction {
     pending_body = std::move(keep_body);
     pending_body.clear();
     pool_key = std::move(keep_key);
-    upstream_ip = std::move(keep_ip);
     upstream_host_header = std::move(keep_hh);
   }
 

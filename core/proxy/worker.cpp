@@ -209,16 +209,23 @@ std::string_view Worker::http_date() {
 }
 
 const sb::config::Target* Worker::pick_target(const sb::config::Upstream& upstream) {
-  // Weighted round-robin over targets with weight > 0.
-  uint64_t total = 0;
-  for (const auto& t : upstream.targets) total += static_cast<uint64_t>(t.weight);
-  if (total == 0) return nullptr;
-  uint64_t slot = rr_counter_++ % total;
-  for (const auto& t : upstream.targets) {
-    if (slot < static_cast<uint64_t>(t.weight)) return &t;
-    slot -= static_cast<uint64_t>(t.weight);
+  // Smooth weighted round-robin (nginx's): targets are interleaved in proportion to their
+  // weights. The running weights live outside the Snapshot, keyed by the upstream's id, so a
+  // reload that keeps the upstream keeps its rotation.
+  auto& current = balancer_state_[upstream.id];
+  if (current.size() != upstream.targets.size()) current.assign(upstream.targets.size(), 0);
+  int64_t total = 0;
+  size_t best = upstream.targets.size();
+  for (size_t i = 0; i < upstream.targets.size(); ++i) {
+    int64_t w = upstream.targets[i].weight;
+    if (w <= 0) continue;
+    current[i] += w;
+    total += w;
+    if (best == upstream.targets.size() || current[i] > current[best]) best = i;
   }
-  return nullptr;
+  if (best == upstream.targets.size()) return nullptr;
+  current[best] -= total;
+  return &upstream.targets[best];
 }
 
 }  // namespace sb::proxy

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "http/parser.h"
@@ -114,7 +115,7 @@ class Worker {
   std::vector<std::unique_ptr<sb::http::Parser>> free_parsers_;
   bool draining_ = false;
   uint64_t rng_[2];
-  uint64_t rr_counter_ = 0;
+  std::unordered_map<std::string, std::vector<int64_t>> balancer_state_;
   int64_t date_second_ = -1;
   char date_[40] = {};
   size_t date_len_ = 0;

@@ -9,7 +9,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import (LOOPBACK, PRODUCT, VIA, GatewayTestCase, RawClient, Reply, build_request,
+from harness import (LOOPBACK, PRODUCT, VIA, GatewayTestCase, closed_port, RawClient, Reply, build_request,
                      class_upstream, curl, echo_reply, has_token, http_response, request,
                      start_class_gateway)
 
@@ -541,3 +541,45 @@ class TrustedIpsTest(GatewayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UpstreamEntityTest(GatewayTestCase):
+    """A service whose host names an `upstreams` entity is balanced over its targets."""
+
+    def test_weighted_round_robin_and_host_header(self):
+        a = self.make_upstream()
+        b = self.make_upstream()
+        gw = self.start_gateway(f"""_format_version: "3.0"
+upstreams:
+  - name: pool.internal
+    targets:
+      - target: {LOOPBACK}:{a.port}
+        weight: 200
+      - target: {LOOPBACK}:{b.port}
+        weight: 100
+      - target: {LOOPBACK}:{closed_port()}
+        weight: 0
+  - name: named.internal
+    host_header: api.example.com
+    targets:
+      - target: {LOOPBACK}:{a.port}
+services:
+  - name: balanced
+    host: pool.internal
+    routes:
+      - name: balanced
+        paths: [/lb]
+  - name: with-host-header
+    host: named.internal
+    routes:
+      - name: with-host-header
+        paths: [/hh]
+""")
+        for _ in range(9):
+            self.assertEqual(request(gw.proxy_port, "GET", "/lb").status, 200)
+        # weights 200:100:0 -> 6 and 3 requests; the weight-0 target is never used.
+        self.assertEqual(len(a.wait_requests(6)), 6)
+        self.assertEqual(len(b.wait_requests(3)), 3)
+        self.assertEqual(a.requests[-1].header("Host"), f"{LOOPBACK}:{a.port}")
+        self.assertEqual(request(gw.proxy_port, "GET", "/hh").status, 200)
+        self.assertEqual(a.wait_requests(7)[-1].header("Host"), "api.example.com")
