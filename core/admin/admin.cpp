@@ -19,10 +19,11 @@ std::string random_uuid() {
   RAND_bytes(b, sizeof(b));
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
-                     "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                     b[12], b[13], b[14], b[15]);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
+      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+      b[15]);
 }
 
 // Resident set size of this process, from /proc (bytes).
@@ -85,9 +86,9 @@ std::string Admin::root_json() const {
       R"("plugins":{{"available_on_server":{{}},"enabled_in_cluster":[]}},)"
       R"("configuration":{{"database":"off","declarative_config":"{}","nginx_worker_processes":{},)"
       R"("router_flavor":"{}"}},"pids":{{"master":{}}}}})",
-      kVersion, sb::json_escape(hostname_), node_id_, sb::json_escape(s.declarative_config), s.workers,
-      s.router_flavor == sb::router::Flavor::traditional ? "traditional"
-                                                         : "traditional_compatible",
+      kVersion, sb::json_escape(hostname_), node_id_, sb::json_escape(s.declarative_config),
+      s.workers,
+      s.router_flavor == sb::router::Flavor::traditional ? "traditional" : "traditional_compatible",
       getpid());
 }
 

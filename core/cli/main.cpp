@@ -1,7 +1,7 @@
 // `silverback` command line: start, config parse, version (Kong's CLI shape).
+#include <fmt/format.h>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 #include <functional>
 #include <map>
 #include <string>

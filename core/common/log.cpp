@@ -12,7 +12,9 @@ constexpr std::string_view kNames[] = {"debug", "info", "notice", "warn", "error
 }  // namespace
 
 void set_level(Level level) { g_level.store(static_cast<int>(level)); }
-bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
 
 bool parse_level(std::string_view text, Level& out) {
   for (size_t i = 0; i < std::size(kNames); ++i) {

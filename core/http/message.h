@@ -38,8 +38,8 @@ class MessageHead {
 
   int http_major = 1;
   int http_minor = 1;
-  int method = 0;       // llhttp_method_t for requests
-  int status = 0;       // responses
+  int method = 0;               // llhttp_method_t for requests
+  int status = 0;               // responses
   int64_t content_length = -1;  // -1 when absent
   bool chunked = false;
   bool keep_alive = true;

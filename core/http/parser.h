@@ -31,9 +31,9 @@ class ParserEvents {
 };
 
 enum class ParseStatus {
-  ok,         // all bytes consumed
-  paused,     // stopped at the end of a message; `consumed` says how far
-  upgraded,   // head of an Upgrade/CONNECT message done; the rest is tunnel data
+  ok,        // all bytes consumed
+  paused,    // stopped at the end of a message; `consumed` says how far
+  upgraded,  // head of an Upgrade/CONNECT message done; the rest is tunnel data
   error,
 };
 

@@ -2,8 +2,7 @@
 
 namespace sb::net {
 
-DeadlineQueue::DeadlineQueue(uv_loop_t* loop)
-    : loop_(loop), timer_(make_uv_handle<uv_timer_t>()) {
+DeadlineQueue::DeadlineQueue(uv_loop_t* loop) : loop_(loop), timer_(make_uv_handle<uv_timer_t>()) {
   uv_timer_init(loop_, timer_.get());
   timer_->data = this;
   // The timer alone must not keep a loop alive: connections with deadlines do.

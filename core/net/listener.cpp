@@ -4,8 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <fmt/format.h>
+#include <charconv>
 
 namespace sb::net {
 

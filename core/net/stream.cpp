@@ -30,8 +30,7 @@ constexpr uint64_t kLingerMs = 2000;
 
 }  // namespace
 
-Stream::Stream(uv_loop_t* loop, StreamHandler* handler)
-    : handler_(handler) {
+Stream::Stream(uv_loop_t* loop, StreamHandler* handler) : handler_(handler) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
   fire = &Stream::on_deadline;

@@ -13,7 +13,7 @@ struct UvCloser {
   void operator()(H* handle) const {
     if (handle == nullptr) return;
     auto* base = reinterpret_cast<uv_handle_t*>(handle);
-    base->data = nullptr;  // callbacks check this and ignore events for a dead owner
+    base->data = nullptr;             // callbacks check this and ignore events for a dead owner
     if (uv_is_closing(base)) return;  // already closing: its close callback frees it
     uv_close(base, [](uv_handle_t* h) { std::default_delete<H>()(reinterpret_cast<H*>(h)); });
   }

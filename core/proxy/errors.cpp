@@ -63,11 +63,20 @@ std::string xml_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -78,48 +87,90 @@ std::string xml_escape(std::string_view s) {
 std::string_view default_error_message(int status) {
   // kong.response.error's table (Kong 3.x pdk/response.lua).
   switch (status) {
-    case 400: return "Bad request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment required";
-    case 403: return "Forbidden";
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 406: return "Not acceptable";
-    case 407: return "Proxy authentication required";
-    case 408: return "Request timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length required";
-    case 412: return "Precondition failed";
-    case 413: return "Payload too large";
-    case 414: return "URI too long";
-    case 415: return "Unsupported media type";
-    case 416: return "Range not satisfiable";
-    case 417: return "Expectation failed";
-    case 418: return "I'm a teapot";
-    case 421: return "Misdirected request";
-    case 422: return "Unprocessable entity";
-    case 423: return "Locked";
-    case 424: return "Failed dependency";
-    case 425: return "Too early";
-    case 426: return "Upgrade required";
-    case 428: return "Precondition required";
-    case 429: return "Too many requests";
-    case 431: return "Request header fields too large";
-    case 451: return "Unavailable for legal reasons";
-    case 494: return "Request header or cookie too large";
-    case 500: return "An unexpected error occurred";
-    case 501: return "Not implemented";
-    case 502: return "An invalid response was received from the upstream server";
-    case 503: return "The upstream server is currently unavailable";
-    case 504: return "The upstream server is timing out";
-    case 505: return "HTTP version not supported";
-    case 506: return "Variant also negotiates";
-    case 507: return "Insufficient storage";
-    case 508: return "Loop detected";
-    case 510: return "Not extended";
-    case 511: return "Network authentication required";
-    default: return {};
+    case 400:
+      return "Bad request";
+    case 401:
+      return "Unauthorized";
+    case 402:
+      return "Payment required";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not found";
+    case 405:
+      return "Method not allowed";
+    case 406:
+      return "Not acceptable";
+    case 407:
+      return "Proxy authentication required";
+    case 408:
+      return "Request timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length required";
+    case 412:
+      return "Precondition failed";
+    case 413:
+      return "Payload too large";
+    case 414:
+      return "URI too long";
+    case 415:
+      return "Unsupported media type";
+    case 416:
+      return "Range not satisfiable";
+    case 417:
+      return "Expectation failed";
+    case 418:
+      return "I'm a teapot";
+    case 421:
+      return "Misdirected request";
+    case 422:
+      return "Unprocessable entity";
+    case 423:
+      return "Locked";
+    case 424:
+      return "Failed dependency";
+    case 425:
+      return "Too early";
+    case 426:
+      return "Upgrade required";
+    case 428:
+      return "Precondition required";
+    case 429:
+      return "Too many requests";
+    case 431:
+      return "Request header fields too large";
+    case 451:
+      return "Unavailable for legal reasons";
+    case 494:
+      return "Request header or cookie too large";
+    case 500:
+      return "An unexpected error occurred";
+    case 501:
+      return "Not implemented";
+    case 502:
+      return "An invalid response was received from the upstream server";
+    case 503:
+      return "The upstream server is currently unavailable";
+    case 504:
+      return "The upstream server is timing out";
+    case 505:
+      return "HTTP version not supported";
+    case 506:
+      return "Variant also negotiates";
+    case 507:
+      return "Insufficient storage";
+    case 508:
+      return "Loop detected";
+    case 510:
+      return "Not extended";
+    case 511:
+      return "Network authentication required";
+    default:
+      return {};
   }
 }
 
@@ -127,10 +178,23 @@ namespace {
 // The nginx error handler's smaller table (kong/error_handlers.lua).
 std::string_view nginx_error_message(int status) {
   switch (status) {
-    case 400: case 404: case 405: case 408: case 411: case 412: case 413: case 414: case 417:
-    case 494: case 500: case 502: case 503: case 504:
+    case 400:
+    case 404:
+    case 405:
+    case 408:
+    case 411:
+    case 412:
+    case 413:
+    case 414:
+    case 417:
+    case 494:
+    case 500:
+    case 502:
+    case 503:
+    case 504:
       return default_error_message(status);
-    default: return {};
+    default:
+      return {};
   }
 }
 }  // namespace
@@ -140,8 +204,8 @@ ErrorBody render_error(int status, std::string_view message, std::string_view ac
                        std::string_view request_id) {
   std::string fallback;
   if (message.empty()) {
-    message = source == ErrorSource::nginx ? nginx_error_message(status)
-                                           : default_error_message(status);
+    message =
+        source == ErrorSource::nginx ? nginx_error_message(status) : default_error_message(status);
     if (message.empty()) {
       fallback = fmt::format("The upstream server responded with {}", status);
       message = fallback;

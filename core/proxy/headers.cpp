@@ -229,8 +229,7 @@ void build_client_response_head(std::string& out, const Transaction& t,
       break;
     case ResponseFraming::none:
       if (response.content_length >= 0 && response.status != 204) {
-        fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n",
-                       response.content_length);
+        fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", response.content_length);
       } else if (response.chunked && t.head_request) {
         out.append("Transfer-Encoding: chunked\r\n");
       }

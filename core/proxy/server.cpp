@@ -1,7 +1,7 @@
 #include "proxy/server.h"
 
-#include <csignal>
 #include <fmt/format.h>
+#include <csignal>
 
 #include "common/log.h"
 #include "config/loader.h"
@@ -35,7 +35,8 @@ std::string Server::start() {
   std::vector<std::string> errors;
   auto snap = load(errors);
   if (!snap) {
-    std::string text = fmt::format("error parsing declarative config file {}:", settings_.declarative_config);
+    std::string text =
+        fmt::format("error parsing declarative config file {}:", settings_.declarative_config);
     for (const auto& e : errors) text += "\n  " + e;
     return text;
   }

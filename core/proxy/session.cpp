@@ -2,8 +2,8 @@
 
 #include <arpa/inet.h>
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 
 #include "http/message.h"
 #include "proxy/admin_api.h"
@@ -72,20 +72,18 @@ void ClientSession::accept(Worker* worker, uv_stream_t* server) {
   }
   sockaddr_storage local{};
   s->stream_.local_address(&local);
-  s->local_port_ = ntohs(local.ss_family == AF_INET6
-                             ? reinterpret_cast<sockaddr_in6*>(&local)->sin6_port
-                             : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
-  s->trusted_ = cidr_contains(worker->settings().trusted_ips,
-                              reinterpret_cast<const sockaddr*>(&peer));
+  s->local_port_ =
+      ntohs(local.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&local)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+  s->trusted_ =
+      cidr_contains(worker->settings().trusted_ips, reinterpret_cast<const sockaddr*>(&peer));
   s->timer_ = Timer::header;
   worker->counters().reading.fetch_add(1, std::memory_order_relaxed);
   s->stream_.timer_start(static_cast<uint64_t>(worker->settings().client_header_timeout_ms));
   s->stream_.read_start();
 }
 
-ClientSession::ClientSession(Worker* worker)
-    : worker_(worker),
-      stream_(worker->loop(), this) {}
+ClientSession::ClientSession(Worker* worker) : worker_(worker), stream_(worker->loop(), this) {}
 
 ClientSession::~ClientSession() = default;
 
@@ -436,10 +434,12 @@ void ClientSession::route_request(MessageHead& head) {
   std::string_view target = head.target();
   // Absolute-form targets carry the host (RFC 7230 §5.4: it overrides the Host header).
   std::string_view host_header = t.host_header;
-  if (target.size() > 7 && (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://")) {
+  if (target.size() > 7 &&
+      (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://")) {
     size_t start = target.find("//") + 2;
     size_t slash = target.find('/', start);
-    host_header = target.substr(start, slash == std::string_view::npos ? target.npos : slash - start);
+    host_header =
+        target.substr(start, slash == std::string_view::npos ? target.npos : slash - start);
     target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
     t.host_header = host_header;
   }
@@ -483,7 +483,8 @@ void ClientSession::route_request(MessageHead& head) {
   }
   const auto& route = *t.match.route;
   bool forwarded_https = trusted_ && iequals(head.get("X-Forwarded-Proto"), "https");
-  if (!route_has_protocol(route, "http") && !(forwarded_https && route_has_protocol(route, "https"))) {
+  if (!route_has_protocol(route, "http") &&
+      !(forwarded_https && route_has_protocol(route, "https"))) {
     // An https-only route reached over plain http.
     t.local = true;
     int code = route.https_redirect_status_code;
@@ -507,8 +508,8 @@ void ClientSession::route_request(MessageHead& head) {
   // normally and the connection closed afterwards, its follow-up bytes being unusable.
   t.upgrade = head.upgrade && iequals(sb::http::trim(head.get("Upgrade")), "websocket");
   if (head.upgrade && !t.upgrade) close_after_response_ = true;
-  t.expect_continue = head.http_minor >= 1 && t.body_expected &&
-                      iequals(head.get("Expect"), "100-continue");
+  t.expect_continue =
+      head.http_minor >= 1 && t.body_expected && iequals(head.get("Expect"), "100-continue");
   if (t.expect_continue) {
     stream_.write("HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -620,9 +621,9 @@ void ClientSession::send_request_head() {
   char ip[46];
   build_upstream_request(out, t, head, worker_->settings(), peer_ip(ip), trusted_, local_port_);
   // Head and any body that arrived meanwhile leave in one writev.
-  uv_buf_t bufs[2] = {uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
-                      uv_buf_init(t.pending_body.data(),
-                                  static_cast<unsigned>(t.pending_body.size()))};
+  uv_buf_t bufs[2] = {
+      uv_buf_init(out.data(), static_cast<unsigned>(out.size())),
+      uv_buf_init(t.pending_body.data(), static_cast<unsigned>(t.pending_body.size()))};
   t.conn->write(bufs, t.pending_body.empty() ? 1 : 2);
   t.upstream_head_sent = true;
   if (!t.pending_body.empty()) {
@@ -847,18 +848,17 @@ void ClientSession::respond_error(int status, std::string_view message, ErrorSou
   respond_local(status, body.content_type, body.body);
 }
 
-void ClientSession::respond_local(int status, std::string_view content_type,
-                                  std::string_view body, std::string_view extra_headers,
-                                  bool admin) {
+void ClientSession::respond_local(int status, std::string_view content_type, std::string_view body,
+                                  std::string_view extra_headers, bool admin) {
   Transaction& t = *txn_;
   t.local = true;
   t.status = status;
   if (!t.request_complete) close_after_response_ = true;
   bool keep_alive = keep_alive_after_response();
   std::string& out = scratch();
-  build_local_response(out, t, worker_->settings(), status, content_type, body.size(),
-                       keep_alive, extra_headers, admin,
-                       uv_now(worker_->loop()) - t.start_ms, worker_->http_date());
+  build_local_response(out, t, worker_->settings(), status, content_type, body.size(), keep_alive,
+                       extra_headers, admin, uv_now(worker_->loop()) - t.start_ms,
+                       worker_->http_date());
   if (!t.head_request) out.append(body);
   stream_.write(out);
   t.response_started = true;

@@ -121,13 +121,13 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   uint16_t peer_port_ = 0;
   uint16_t local_port_ = 0;
   bool trusted_ = false;
-  bool paused_ = false;         // parser stopped at the end of the current request
+  bool paused_ = false;  // parser stopped at the end of the current request
   bool closing_ = false;
   bool close_after_response_ = false;
   bool client_eof_ = false;
   bool tunnel_ = false;
   bool upstream_eof_ = false;  // tunnel: the upstream finished sending
-  bool upgrading_ = false;      // sent an Upgrade request, waiting for 101
+  bool upgrading_ = false;     // sent an Upgrade request, waiting for 101
   enum class Timer { none, keepalive, header, body, send } timer_ = Timer::none;
 };
 

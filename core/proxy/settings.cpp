@@ -4,9 +4,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <fmt/format.h>
 #include <charconv>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "http/message.h"
 

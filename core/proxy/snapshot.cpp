@@ -11,8 +11,8 @@ int default_port_for(std::string_view protocol) {
   return 80;
 }
 
-std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config,
-                                               sb::router::Flavor flavor, uint64_t generation,
+std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::router::Flavor flavor,
+                                               uint64_t generation,
                                                std::vector<std::string>* errors) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);

@@ -18,10 +18,10 @@ namespace sb::proxy {
 // What a request needs to reach a service directly (not through an `upstreams` entity),
 // computed once per Snapshot instead of per request.
 struct ServiceTarget {
-  bool is_ip = false;         // host is an IP literal: `address` is ready to connect to
+  bool is_ip = false;  // host is an IP literal: `address` is ready to connect to
   sockaddr_storage address{};
-  std::string host_header;    // host, plus ":port" unless the scheme's default port
-  int upstream = -1;          // index into config.upstreams when host names an upstream
+  std::string host_header;  // host, plus ":port" unless the scheme's default port
+  int upstream = -1;        // index into config.upstreams when host names an upstream
 };
 
 struct Snapshot {
@@ -36,8 +36,8 @@ struct Snapshot {
 int default_port_for(std::string_view protocol);
 
 // Compiles a Snapshot; router problems are appended to `errors` (empty on success).
-std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config,
-                                               sb::router::Flavor flavor, uint64_t generation,
+std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::router::Flavor flavor,
+                                               uint64_t generation,
                                                std::vector<std::string>* errors);
 
 }  // namespace sb::proxy

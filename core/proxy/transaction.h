@@ -32,7 +32,7 @@ struct Transaction {
   std::string_view query;        // "?..." or empty, forwarded verbatim
   std::string path;              // normalized
   std::string host;              // $host: lower-case, no port
-  int client_minor = 1;  // HTTP/1.x of the client
+  int client_minor = 1;          // HTTP/1.x of the client
   bool head_request = false;
   bool idempotent = false;
   bool body_expected = false;
@@ -42,7 +42,7 @@ struct Transaction {
   bool request_complete = false;
   int64_t content_length = -1;
   uint64_t body_received = 0;
-  bool local = false;  // the gateway answers this request itself
+  bool local = false;            // the gateway answers this request itself
   bool connect_pending = false;  // routed; connect after the current read is parsed
   bool admin = false;
   std::string admin_body;
@@ -71,7 +71,8 @@ struct Transaction {
   void reset() {
     auto keep_match = std::move(match);
     auto keep_headers = std::move(router_headers);
-    auto keep_path = std::move(path), keep_host = std::move(host), keep_body = std::move(pending_body);
+    auto keep_path = std::move(path), keep_host = std::move(host),
+         keep_body = std::move(pending_body);
     auto keep_key = std::move(pool_key);
     auto keep_hh = std::move(upstream_host_header);
     *this = Transaction();

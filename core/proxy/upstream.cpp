@@ -142,7 +142,8 @@ void UpstreamConn::on_stream_read(const char* data, size_t len) {
   if (status == sb::http::ParseStatus::paused && consumed < len) keep_alive_ = false;
   if (status == sb::http::ParseStatus::upgraded) {
     // A 101 response: everything after its head is tunnel data.
-    if (client_ && consumed < len) client_->on_upstream_tunnel_data(data + consumed, len - consumed);
+    if (client_ && consumed < len)
+      client_->on_upstream_tunnel_data(data + consumed, len - consumed);
     return;
   }
   notify_end();
@@ -203,11 +204,21 @@ void UpstreamConn::on_stream_connected(int status) {
 
 void UpstreamConn::on_stream_timeout() {
   switch (phase_) {
-    case Phase::connecting: fail(UpstreamFailure::connect_timeout); break;
-    case Phase::sending: fail(UpstreamFailure::write_timeout); break;
-    case Phase::waiting: fail(UpstreamFailure::read_timeout); break;
-    case Phase::closed: fail(UpstreamFailure::connect_refused); break;  // connect() failed
-    default: close(); break;  // idle timeout
+    case Phase::connecting:
+      fail(UpstreamFailure::connect_timeout);
+      break;
+    case Phase::sending:
+      fail(UpstreamFailure::write_timeout);
+      break;
+    case Phase::waiting:
+      fail(UpstreamFailure::read_timeout);
+      break;
+    case Phase::closed:
+      fail(UpstreamFailure::connect_refused);
+      break;  // connect() failed
+    default:
+      close();
+      break;  // idle timeout
   }
 }
 

@@ -2,8 +2,8 @@
 
 #include <openssl/rand.h>
 
-#include <ctime>
 #include <fmt/format.h>
+#include <ctime>
 
 #include "proxy/session.h"
 #include "proxy/transaction.h"
