@@ -3,6 +3,8 @@
 // resolution. Every problem is collected; nothing stops at the first error.
 #include "config/loader.h"
 
+#include "common/json.h"
+
 #include <fmt/format.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -968,35 +970,7 @@ std::string Loader::to_json(const YAML::Node& n, int depth, size_t* budget, bool
     return "null";
   }
   --*budget;
-  auto quote = [](const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20) {
-            out += fmt::format("\\u{:04x}", c);
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-    }
-    return out + "\"";
-  };
+  auto quote = [](const std::string& s) { return "\"" + sb::json_escape(s) + "\""; };
   switch (kind_of(n)) {
     case Kind::kNull:
       return "null";
