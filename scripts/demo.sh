@@ -25,8 +25,8 @@ echo $! >"$RUN_DIR/upstream.pid"
 nohup build/silverback start -c kong.yaml >"$RUN_DIR/silverback.log" 2>&1 &
 echo $! >"$RUN_DIR/silverback.pid"
 for _ in $(seq 1 50); do
-  if curl -fsS -o /dev/null http://127.0.0.1:8001/status &&
-     curl -fsS -o /dev/null http://127.0.0.1:9000/; then
+  if curl -fs -o /dev/null http://127.0.0.1:8001/status 2>/dev/null &&
+     curl -fs -o /dev/null http://127.0.0.1:9000/ 2>/dev/null; then
     echo "silverback is up: try  curl -i localhost:8000/demo/hello"
     echo "admin status:          curl -s localhost:8001/status"
     echo "logs in $RUN_DIR/, stop with: scripts/demo.sh stop"
