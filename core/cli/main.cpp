@@ -47,6 +47,7 @@ Options (each also read from Kong's environment variable shown; flags win):
                                 (KONG_ROUTER_FLAVOR)
   --trusted-ips LIST            CIDRs whose X-Forwarded-* are trusted (KONG_TRUSTED_IPS)
   --real-ip-header NAME         default X-Real-IP (KONG_REAL_IP_HEADER)
+  --real-ip-recursive on|off    default off (KONG_REAL_IP_RECURSIVE)
   --headers LIST                Kong's `headers` setting (KONG_HEADERS)
   --log-level LEVEL             debug|info|notice|warn|error|crit (KONG_LOG_LEVEL)
   --client-header-timeout MS    default 60000
@@ -158,6 +159,12 @@ bool apply_setting(sb::proxy::Settings& s, std::string_view key, std::string_vie
     }
   } else if (key == "real_ip_header") {
     s.real_ip_header = std::string(value);
+  } else if (key == "real_ip_recursive") {
+    if (value != "on" && value != "off") {
+      error = fmt::format("real_ip_recursive must be on or off, got '{}'", value);
+      return false;
+    }
+    s.real_ip_recursive = value == "on";
   } else if (key == "headers") {
     return sb::proxy::parse_headers_setting(value, s.headers, error);
   } else if (key == "log_level") {
@@ -209,6 +216,7 @@ int cmd_start(int argc, char** argv) {
       {"KONG_ROUTER_FLAVOR", "router_flavor"},
       {"KONG_TRUSTED_IPS", "trusted_ips"},
       {"KONG_REAL_IP_HEADER", "real_ip_header"},
+      {"KONG_REAL_IP_RECURSIVE", "real_ip_recursive"},
       {"KONG_HEADERS", "headers"},
       {"KONG_LOG_LEVEL", "log_level"},
   };

@@ -1,5 +1,6 @@
 #include "proxy/headers.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 namespace sb::proxy {
@@ -25,19 +26,46 @@ bool listed_in_connection(std::string_view connection, std::string_view name) {
   return has_token(connection, name);
 }
 
-// The address after real-IP processing (nginx realip: only for trusted peers).
+// Parses an IP address; `trusted` tells whether it is in trusted_ips.
+bool parse_address(std::string_view text, const Settings& settings, bool* trusted) {
+  char buf[INET6_ADDRSTRLEN];
+  if (text.empty() || text.size() >= sizeof(buf)) return false;
+  text.copy(buf, text.size());
+  buf[text.size()] = '\0';
+  sockaddr_storage ss{};
+  if (inet_pton(AF_INET, buf, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
+    ss.ss_family = AF_INET;
+  } else if (inet_pton(AF_INET6, buf, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr) == 1) {
+    ss.ss_family = AF_INET6;
+  } else {
+    return false;
+  }
+  *trusted = cidr_contains(settings.trusted_ips, reinterpret_cast<const sockaddr*>(&ss));
+  return true;
+}
+
+// The client address after real-IP processing (nginx realip, which Kong configures from
+// trusted_ips, real_ip_header and real_ip_recursive): only a trusted peer may set it; the last
+// address of a list wins, or with real_ip_recursive the last one that is not itself trusted;
+// anything that is not an IP address is ignored.
 std::string_view forwarded_ip(const sb::http::MessageHead& request, const Settings& settings,
                               std::string_view peer_ip, bool trusted) {
   if (!trusted) return peer_ip;
   bool found = false;
-  std::string_view value = request.get(settings.real_ip_header, &found);
+  std::string_view list = request.get(settings.real_ip_header, &found);
   if (!found) return peer_ip;
-  value = sb::http::trim(value);
-  if (auto comma = value.rfind(','); comma != std::string_view::npos) {
-    // A list (X-Forwarded-For): the last entry is the one the trusted peer added.
-    value = sb::http::trim(value.substr(comma + 1));
+  std::string_view chosen;
+  while (true) {
+    size_t comma = list.rfind(',');
+    std::string_view item =
+        sb::http::trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
+    bool item_trusted = false;
+    if (!parse_address(item, settings, &item_trusted)) break;
+    chosen = item;
+    if (!settings.real_ip_recursive || !item_trusted || comma == std::string_view::npos) break;
+    list = list.substr(0, comma);
   }
-  return value.empty() ? peer_ip : value;
+  return chosen.empty() ? peer_ip : chosen;
 }
 
 }  // namespace

@@ -277,6 +277,34 @@ TEST(ProxyHeadersUpstream, RealIpFromTheLastXForwardedForEntry) {
       << untrusted;
 }
 
+TEST(ProxyHeadersUpstream, RealIpRecursiveSkipsTrustedProxies) {
+  Parsed req(HTTP_REQUEST,
+             "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.7\r\n\r\n");
+  Transaction t;
+  FillTransaction(t, req.head(), "/");
+  Settings s;
+  s.real_ip_header = "X-Forwarded-For";
+  sb::proxy::Cidr ten;
+  ASSERT_TRUE(sb::proxy::parse_cidr("10.0.0.0/8", ten));
+  s.trusted_ips.push_back(ten);
+  // Not recursive: the last entry, even though it is a trusted proxy.
+  std::string plain = Upstream(t, req.head(), s, "10.1.1.1", true);
+  EXPECT_NE(plain.find("\r\nX-Real-IP: 10.0.0.7\r\n"), std::string::npos) << plain;
+  // Recursive: the right-most entry that is not trusted.
+  s.real_ip_recursive = true;
+  std::string rec = Upstream(t, req.head(), s, "10.1.1.1", true);
+  EXPECT_NE(rec.find("\r\nX-Real-IP: 2.2.2.2\r\n"), std::string::npos) << rec;
+}
+
+TEST(ProxyHeadersUpstream, RealIpHeaderThatIsNotAnAddressIsIgnored) {
+  Parsed req(HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: not-an-ip\r\n\r\n");
+  Transaction t;
+  FillTransaction(t, req.head(), "/");
+  Settings s;
+  std::string out = Upstream(t, req.head(), s, "10.1.1.1", true);
+  EXPECT_NE(out.find("\r\nX-Real-IP: 10.1.1.1\r\n"), std::string::npos) << out;
+}
+
 TEST(ProxyHeadersUpstream, ViaIsAppended) {
   Parsed req(HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.0 fred, 1.1 p.example\r\n\r\n");
   Transaction t;
