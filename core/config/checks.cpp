@@ -2,9 +2,14 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -531,6 +536,101 @@ std::string normalize_path(std::string_view path) {
     merged += c;
   }
   return merged;
+}
+
+// Certificates ---------------------------------------------------------------------------------
+
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+// Never prompt on the terminal for a passphrase: an encrypted key simply fails to load.
+int no_passphrase(char*, int, int, void*) { return -1; }
+
+std::unique_ptr<BIO, BioFree> mem_bio(std::string_view pem) {
+  return std::unique_ptr<BIO, BioFree>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(std::min<size_t>(pem.size(), INT32_MAX))));
+}
+
+X509Ptr read_cert(std::string_view pem) {
+  auto bio = mem_bio(pem);
+  if (!bio) return nullptr;
+  return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
+}
+
+PkeyPtr read_key(std::string_view pem) {
+  auto bio = mem_bio(pem);
+  if (!bio) return nullptr;
+  return PkeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+}
+
+// The oldest queued OpenSSL error of this thread (the root cause, e.g. "error:0480006C:PEM
+// routines::no start line" or "error:0680009B:asn1 encoding routines::too long") as text;
+// clears the queue. The wording is OpenSSL's and varies with its version.
+std::string openssl_reason() {
+  unsigned long code = ERR_peek_error();
+  std::string out = "unknown error";
+  if (code != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    out = buf;
+  }
+  ERR_clear_error();
+  return out;
+}
+
+}  // namespace
+
+bool is_vault_reference(std::string_view s) {
+  return s.size() > 9 && s.substr(0, 9) == "{vault://" && s.back() == '}';
+}
+
+std::string check_certificate(std::string_view pem) {
+  ERR_clear_error();
+  if (read_cert(pem)) {
+    ERR_clear_error();
+    return {};
+  }
+  return "invalid certificate: x509.new: " + openssl_reason();
+}
+
+std::string check_key(std::string_view pem) {
+  ERR_clear_error();
+  if (read_key(pem)) {
+    ERR_clear_error();
+    return {};
+  }
+  return "invalid key: pkey.new:load_key: " + openssl_reason();
+}
+
+bool certificate_matches_key(std::string_view cert_pem, std::string_view key_pem) {
+  auto cert = read_cert(cert_pem);
+  auto key = read_key(key_pem);
+  bool ok = false;
+  if (cert && key) {
+    EVP_PKEY* pub = X509_get0_pubkey(cert.get());
+    ok = pub != nullptr && EVP_PKEY_eq(pub, key.get()) == 1;
+  }
+  ERR_clear_error();
+  return ok;
+}
+
+int certificate_key_type(std::string_view cert_pem) {
+  auto cert = read_cert(cert_pem);
+  EVP_PKEY* pub = cert ? X509_get0_pubkey(cert.get()) : nullptr;
+  int type = pub ? EVP_PKEY_get_base_id(pub) : 0;
+  ERR_clear_error();
+  return type;
 }
 
 }  // namespace sb::config::checks

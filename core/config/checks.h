@@ -57,4 +57,21 @@ std::string normalize_path(std::string_view path);
 // Empty when `re` compiles (PCRE2, anchored), else "pcre2_compile() failed: <msg> in \"<re>\"".
 std::string regex_error(std::string_view re);
 
+// Certificates (OpenSSL) -------------------------------------------------------------------------
+
+// Kong's vault reference syntax "{vault://...}": such values are not validated until resolved
+// (Kong skips field validators and entity checks for referenceable fields holding one).
+bool is_vault_reference(std::string_view s);
+// typedefs.certificate: the first PEM certificate of `pem` parses. Empty when fine, else
+// "invalid certificate: x509.new: <OpenSSL reason>".
+std::string check_certificate(std::string_view pem);
+// typedefs.key: a PEM private key (never prompts for a passphrase). Empty when fine, else
+// "invalid key: pkey.new:load_key: <OpenSSL reason>".
+std::string check_key(std::string_view pem);
+// The certificate's public key is the key's public half (both must parse).
+bool certificate_matches_key(std::string_view cert_pem, std::string_view key_pem);
+// OpenSSL base id of the certificate's public key type (EVP_PKEY_RSA, EVP_PKEY_EC, ...); 0 when
+// it does not parse.
+int certificate_key_type(std::string_view cert_pem);
+
 }  // namespace sb::config::checks

@@ -302,6 +302,8 @@ class Loader {
   void target(const YAML::Node& n, const std::string& path, int parent);
   void certificate(const YAML::Node& n, const std::string& path);
   void sni(const YAML::Node& n, const std::string& path, int parent);
+  void sni_name(const YAML::Node& el, Record& cert, const std::string& field,
+                const std::string& path, int parent);
   void ca_certificate(const YAML::Node& n, const std::string& path);
   void vault(const YAML::Node& n, const std::string& path);
   void light(const YAML::Node& n, const std::string& path, std::string_view kind);
@@ -328,7 +330,12 @@ class Loader {
   std::vector<PluginX> plugin_x_;
   std::vector<TargetX> targets_;
   std::vector<SniX> sni_x_;
-  std::vector<std::vector<std::pair<std::string, YAML::Node>>> svc_ca_;  // per service
+  struct CaRef {
+    std::string id;
+    YAML::Node node;
+    std::string field;  // "ca_certificates[i]"
+  };
+  std::vector<std::vector<CaRef>> svc_ca_;  // per service
   std::vector<Ref> svc_client_cert_, up_client_cert_;
 };
 
@@ -661,7 +668,7 @@ void Loader::service(const YAML::Node& n, const std::string& path) {
   bool tls_ok = s.protocol == "https" || s.protocol == "tls";
   if (auto v = r.boolean("tls_verify")) s.tls_verify = *v;
   if (auto v = r.integer("tls_verify_depth", 0, 64)) s.tls_verify_depth = static_cast<int>(*v);
-  std::vector<std::pair<std::string, YAML::Node>> cas;
+  std::vector<CaRef> cas;
   if (auto v = r.get("ca_certificates")) {
     if (kind_of(*v) != Kind::kSeq) {
       r.error("ca_certificates", "expected an array");
@@ -673,7 +680,7 @@ void Loader::service(const YAML::Node& n, const std::string& path) {
           r.error_at(el, f, "expected a valid UUID");
           continue;
         }
-        cas.emplace_back(el.Scalar(), el);
+        cas.push_back({el.Scalar(), el, f});
       }
     }
   }
@@ -880,7 +887,10 @@ void Loader::route(const YAML::Node& n, const std::string& path, int parent_serv
 
   // Entity checks (only meaningful when the protocols themselves are valid).
   if (protocols_ok) {
-    if (r.has("snis") && !has_proto({"grpcs", "https", "tls", "tls_passthrough"}))
+    // Kong: `then_match = { len_eq = 0 }`, so an empty `snis` is fine with any protocol.
+    auto snis_node = r.get("snis");
+    bool snis_set = snis_node && (kind_of(*snis_node) != Kind::kSeq || snis_node->size() > 0);
+    if (snis_set && !has_proto({"grpcs", "https", "tls", "tls_passthrough"}))
       r.error("snis",
               "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or "
               "'tls_passthrough'");
@@ -1342,6 +1352,8 @@ void Loader::target(const YAML::Node& n, const std::string& path, int parent) {
   r.finish();
 }
 
+// Kong's certificates schema: cert/key (and cert_alt/key_alt) must parse; entity checks run only
+// when their fields are valid and none is a vault reference (resolved later).
 void Loader::certificate(const YAML::Node& n, const std::string& path) {
   Record r(*this, n, path);
   Certificate c;
@@ -1349,20 +1361,79 @@ void Loader::certificate(const YAML::Node& n, const std::string& path) {
   bool has_id = false;
   c.id = ensure_id(r, &has_id);
   comment_fields(r);
-  if (auto v = r.str("cert", true)) c.cert = *v;
-  if (auto v = r.str("key", true)) c.key = *v;
-  if (auto v = r.str("cert_alt")) c.cert_alt = *v;
-  if (auto v = r.str("key_alt")) c.key_alt = *v;
+  // Per PEM field: parsed and usable for the entity checks?
+  auto pem = [&](const char* key, bool required, bool is_key, std::string& dst) {
+    auto v = r.str(key, required);
+    if (!v) return false;
+    dst = *v;
+    if (checks::is_vault_reference(*v)) return false;
+    std::string e = is_key ? checks::check_key(*v) : checks::check_certificate(*v);
+    if (!e.empty()) {
+      r.error(key, std::move(e));
+      return false;
+    }
+    return true;
+  };
+  bool cert_ok = pem("cert", true, false, c.cert);
+  bool key_ok = pem("key", true, true, c.key);
+  bool cert_alt_ok = pem("cert_alt", false, false, c.cert_alt);
+  bool key_alt_ok = pem("key_alt", false, true, c.key_alt);
   if (r.has("cert_alt") != r.has("key_alt"))
     r.entity_error("all or none of these fields must be set: 'cert_alt', 'key_alt'");
+  if (cert_ok && key_ok && !checks::certificate_matches_key(c.cert, c.key))
+    r.entity_error("certificate does not match key");
+  if (cert_alt_ok && key_alt_ok && !checks::certificate_matches_key(c.cert_alt, c.key_alt))
+    r.entity_error("alternative certificate does not match key");
+  if (cert_ok && cert_alt_ok &&
+      checks::certificate_key_type(c.cert) == checks::certificate_key_type(c.cert_alt))
+    r.entity_error(
+        "certificate and alternative certificate need to have different type (e.g. RSA and "
+        "ECDSA), the provided certificates were both of the same type");
   c.tags = r.tags();
   int index = static_cast<int>(cfg_.certificates.size());
   cfg_.certificates.push_back(std::move(c));
   cert_x_.push_back({r.entity(), n, has_id});
-  if (auto v = r.get("snis"))
-    each(*v, r, "snis", path,
-         [&](const YAML::Node& el, const std::string& p) { sni(el, p, index); });
+  // Nested snis: records ({name: ...}, decK's form) or plain names (the certificate schema's
+  // transient `snis` array, the Admin API's form).
+  if (auto v = r.get("snis")) {
+    if (kind_of(*v) != Kind::kSeq) {
+      r.error("snis", "expected an array");
+    } else {
+      size_t i = 0;
+      for (const auto& el : *v) {
+        std::string p = fmt::format("{}.snis[{}]", path, i);
+        Kind k = kind_of(el);
+        if (k == Kind::kMap) {
+          sni(el, p, index);
+        } else if (k == Kind::kString) {
+          sni_name(el, r, fmt::format("snis[{}]", i), p, index);
+        } else {
+          r.error_at(el, fmt::format("snis[{}]", i), "expected a string or a record");
+        }
+        ++i;
+      }
+    }
+  }
   r.finish();
+}
+
+// A nested SNI given as a plain name.
+void Loader::sni_name(const YAML::Node& el, Record& cert, const std::string& field,
+                      const std::string& path, int parent) {
+  Sni s;
+  s.pos = pos_of(el);
+  const std::string& name = el.Scalar();
+  if (auto e = checks::check_wildcard_host(name); !e.empty()) {
+    cert.error_at(el, field, e);
+  } else {
+    s.name = name;
+  }
+  s.certificate = parent;
+  cfg_.snis.push_back(std::move(s));
+  sni_lx_.push_back({label(path, name), el, false});
+  SniX x;
+  x.parent = parent;
+  sni_x_.push_back(std::move(x));
 }
 
 void Loader::sni(const YAML::Node& n, const std::string& path, int parent) {
@@ -1737,11 +1808,11 @@ void Loader::resolve() {
 
   // Services: certificates by id.
   for (size_t i = 0; i < cfg_.services.size(); ++i) {
-    for (auto& [id, node] : svc_ca_[i]) {
+    for (auto& [id, node, field] : svc_ca_[i]) {
       if (cas.by_id.count(id)) {
         cfg_.services[i].ca_certificates.push_back(id);
       } else {
-        add(node, svc_x_[i].label, "ca_certificates",
+        add(node, svc_x_[i].label, field,
             fmt::format("invalid reference 'ca_certificates: {}' (no such entry in "
                         "'ca_certificates')",
                         id));

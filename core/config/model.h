@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,8 +34,10 @@ struct Service {
   bool enabled = true;
   std::optional<bool> tls_verify;
   std::optional<int> tls_verify_depth;
-  std::vector<std::string> ca_certificates;       // ids
-  std::optional<std::string> client_certificate;  // id
+  // Upstream TLS (only with protocol https or tls). Ids of entities that exist in this Config,
+  // checked by the loader: look them up with Config::find_ca_certificate / find_certificate.
+  std::vector<std::string> ca_certificates;       // Config::ca_certificates ids, in file order
+  std::optional<std::string> client_certificate;  // a Config::certificates id
   std::vector<std::string> tags;
   SourcePos pos;
 };
@@ -174,9 +177,16 @@ struct Plugin {
   SourcePos pos;
 };
 
+// A server certificate. The loader parses every PEM with OpenSSL (first certificate of `cert`,
+// private `key`) and checks that each key matches its certificate and that the alternate pair
+// has another key type (e.g. ECDSA + RSA). A value may instead be a vault reference
+// ("{vault://...}"), kept verbatim and not checked (resolution is a later issue).
 struct Certificate {
   std::string id;
-  std::string cert, key, cert_alt, key_alt;  // PEM text
+  std::string cert, key;          // PEM text (cert may carry the chain after the leaf)
+  std::string cert_alt, key_alt;  // PEM text; both empty or both set
+  // Every SNI name pointing at this certificate: nested (records or plain names) and top-level
+  // `snis` entries, in file order. Unique across the file; exact or wildcard ("*.a.b", "a.*").
   std::vector<std::string> snis;
   std::vector<std::string> tags;
   SourcePos pos;
@@ -223,6 +233,18 @@ struct Config {
   std::vector<Sni> snis;
   std::vector<CaCertificate> ca_certificates;
   std::vector<Vault> vaults;
+
+  // Lookups by id (linear; for building per-snapshot indexes, not per request).
+  const Certificate* find_certificate(std::string_view id) const {
+    for (const auto& c : certificates)
+      if (c.id == id) return &c;
+    return nullptr;
+  }
+  const CaCertificate* find_ca_certificate(std::string_view id) const {
+    for (const auto& c : ca_certificates)
+      if (c.id == id) return &c;
+    return nullptr;
+  }
 };
 
 // One problem found while loading: everything an operator needs to find and fix it.

@@ -1,12 +1,18 @@
 // Declarative config loader: kong.yaml -> sb::config::Config.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
 
+#include "common/json.h"
 #include "config/checks.h"
 #include "config/loader.h"
 
@@ -599,8 +605,8 @@ TEST(ConfigCertificates, SnisAndCa) {
       "_format_version: \"3.0\"\n"
       "certificates:\n"
       "- id: 11111111-2222-3333-4444-555555555555\n"
-      "  cert: \"-----BEGIN CERTIFICATE-----\"\n"
-      "  key: \"-----BEGIN PRIVATE KEY-----\"\n"
+      "  cert: \"{vault://env/cert}\"\n"  // references: PEM checks in ConfigTls*
+      "  key: \"{vault://env/key}\"\n"
       "  snis:\n  - name: a.example\n"
       "snis:\n"
       "- name: \"*.b.example\"\n"
@@ -608,9 +614,485 @@ TEST(ConfigCertificates, SnisAndCa) {
   ASSERT_TRUE(r.ok()) << dump(r);
   EXPECT_EQ(r.config->certificates[0].snis, (std::vector<std::string>{"a.example", "*.b.example"}));
   EXPECT_EQ(r.config->snis.at(1).certificate, 0);
-  auto e = only_error(load("_format_version: \"3.0\"\ncertificates:\n- cert: x\n"));
+  auto e = only_error(load("_format_version: \"3.0\"\ncertificates:\n- cert: \"{vault://e/c}\"\n"));
   EXPECT_EQ(e.field, "key");
   EXPECT_EQ(e.message, "required field missing");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS entities: certificates (OpenSSL checks), snis, route snis, service upstream TLS fields.
+
+struct TestPem {
+  std::string cert, key;
+};
+
+// A self-signed certificate for CN `cn` with a fresh RSA 2048 or EC P-256 key (`ca`: with the
+// CA basic constraint, for ca_certificates).
+TestPem make_pem(bool ec, const std::string& cn, bool ca = false) {
+  TestPem out;
+  EVP_PKEY* key = ec ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  if (ca) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+    X509_EXTENSION* ext =
+        X509V3_EXT_conf_nid(nullptr, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_sign(x, key, EVP_sha256());
+  auto to_string = [](BIO* b) {
+    char* data = nullptr;
+    long n = BIO_get_mem_data(b, &data);
+    std::string s(data, static_cast<size_t>(n));
+    BIO_free(b);
+    return s;
+  };
+  BIO* cb = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(cb, x);
+  out.cert = to_string(cb);
+  BIO* kb = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(kb, key, nullptr, nullptr, 0, nullptr, nullptr);
+  out.key = to_string(kb);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+// Generated once: two RSA and two EC pairs, and a CA.
+const TestPem& rsa1() {
+  static const TestPem p = make_pem(false, "rsa1.example");
+  return p;
+}
+const TestPem& rsa2() {
+  static const TestPem p = make_pem(false, "rsa2.example");
+  return p;
+}
+const TestPem& ec1() {
+  static const TestPem p = make_pem(true, "ec1.example");
+  return p;
+}
+const TestPem& ec2() {
+  static const TestPem p = make_pem(true, "ec2.example");
+  return p;
+}
+const TestPem& ca1() {
+  static const TestPem p = make_pem(true, "Test CA", true);
+  return p;
+}
+
+// `key: |` followed by the PEM indented by `indent` spaces (a YAML block scalar).
+std::string block(const std::string& key, const std::string& pem, int indent = 4) {
+  std::string out = key + ": |\n";
+  std::string pad(static_cast<size_t>(indent), ' ');
+  size_t start = 0;
+  while (start < pem.size()) {
+    size_t nl = pem.find('\n', start);
+    if (nl == std::string::npos) nl = pem.size();
+    out += pad + pem.substr(start, nl - start) + "\n";
+    start = nl + 1;
+  }
+  return out;
+}
+
+// One certificate entry ("- cert: |..." + "  key: |..."), then `rest` (fields at 2 spaces).
+std::string cert_entry(const std::string& cert, const std::string& key,
+                       const std::string& rest = "") {
+  return "- " + block("cert", cert) + "  " + block("key", key) + rest;
+}
+
+int lines_in(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+const char* kCertId = "11111111-2222-3333-4444-555555555555";
+const char* kCertId2 = "11111111-2222-3333-4444-666666666666";
+const char* kCaId = "aaaaaaaa-2222-3333-4444-555555555555";
+
+TEST(ConfigTlsCertificates, ValidPairsAndAlternateAccepted) {
+  std::string text = "_format_version: \"3.0\"\ncertificates:\n" +
+                     cert_entry(rsa1().cert, rsa1().key,
+                                "  " + block("cert_alt", ec1().cert) + "  " +
+                                    block("key_alt", ec1().key) + "  tags: [t]\n");
+  auto r = load(text);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_EQ(r.config->certificates.size(), 1u);
+  const auto& c = r.config->certificates[0];
+  EXPECT_EQ(c.cert, rsa1().cert);
+  EXPECT_EQ(c.key, rsa1().key);
+  EXPECT_EQ(c.cert_alt, ec1().cert);
+  EXPECT_EQ(c.key_alt, ec1().key);
+  EXPECT_TRUE(checks::is_uuid(c.id));
+  // EC main pair with an RSA alternate is fine too, and JSON-style quoted PEMs work.
+  std::string json = fmt::format(
+      "{{\"_format_version\": \"3.0\", \"certificates\": [{{\"cert\": \"{}\", \"key\": \"{}\", "
+      "\"cert_alt\": \"{}\", \"key_alt\": \"{}\"}}]}}",
+      sb::json_escape(ec2().cert), sb::json_escape(ec2().key), sb::json_escape(rsa2().cert),
+      sb::json_escape(rsa2().key));
+  auto j = load(json);
+  EXPECT_TRUE(j.ok()) << dump(j);
+}
+
+TEST(ConfigTlsCertificates, UnparsablePemIsAFieldError) {
+  const std::string head = "_format_version: \"3.0\"\ncertificates:\n";
+  // Line 3: "- cert: not a pem"; line 4: key.
+  auto r = load(head + "- cert: not a pem\n  " + block("key", rsa1().key));
+  auto e = only_error(r);
+  EXPECT_EQ(e.entity, "certificates[0]");
+  EXPECT_EQ(e.field, "cert");
+  EXPECT_EQ(e.message.rfind("invalid certificate: x509.new: ", 0), 0u) << e.message;
+  EXPECT_NE(e.message.find("no start line"), std::string::npos) << e.message;
+  EXPECT_EQ(e.pos.line, 3);
+  EXPECT_EQ(e.pos.column, 9);
+
+  // Truncated base64 body: an ASN.1/PEM reason from OpenSSL; the key error is on line 4+.
+  std::string broken = rsa1().cert.substr(0, 64) + "\n-----END CERTIFICATE-----\n";
+  std::string text = head + cert_entry(broken, "garbage\n");
+  r = load(text);
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_EQ(r.errors[0].field, "cert");
+  EXPECT_EQ(r.errors[0].message.rfind("invalid certificate: x509.new: error:", 0), 0u)
+      << r.errors[0].message;
+  EXPECT_EQ(r.errors[0].pos.line, 3);
+  EXPECT_EQ(r.errors[1].field, "key");
+  EXPECT_EQ(r.errors[1].message.rfind("invalid key: pkey.new:load_key: error:", 0), 0u)
+      << r.errors[1].message;
+  EXPECT_EQ(r.errors[1].pos.line, 3 + lines_in(block("cert", broken)));
+  // No "does not match" on top of a field error (Kong skips entity checks on invalid fields).
+  EXPECT_EQ(dump(r).find("does not match"), std::string::npos);
+
+  // A certificate where a key is expected, and vice versa.
+  r = load(head + cert_entry(rsa1().key, rsa1().cert));
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_EQ(r.errors[0].field, "cert");
+  EXPECT_EQ(r.errors[1].field, "key");
+
+  // Type errors and missing fields keep their generic messages.
+  e = only_error(load(head + "- cert: [1]\n  " + block("key", rsa1().key)));
+  EXPECT_EQ(e.message, "expected a string");
+  e = only_error(load(head + "- " + block("key", rsa1().key)));
+  EXPECT_EQ(e.field, "cert");
+  EXPECT_EQ(e.message, "required field missing");
+  EXPECT_EQ(e.pos.line, 3);
+}
+
+TEST(ConfigTlsCertificates, EncryptedKeyIsRejectedWithoutPrompting) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  BIO* b = BIO_new(BIO_s_mem());
+  const char* pass = "secret";
+  PEM_write_bio_PrivateKey(b, key, EVP_aes_128_cbc(), nullptr, 0, nullptr, const_cast<char*>(pass));
+  char* data = nullptr;
+  long n = BIO_get_mem_data(b, &data);
+  std::string encrypted(data, static_cast<size_t>(n));
+  BIO_free(b);
+  EVP_PKEY_free(key);
+  auto e = only_error(
+      load("_format_version: \"3.0\"\ncertificates:\n" + cert_entry(ec1().cert, encrypted)));
+  EXPECT_EQ(e.field, "key");
+  EXPECT_EQ(e.message.rfind("invalid key: pkey.new:load_key: ", 0), 0u) << e.message;
+}
+
+TEST(ConfigTlsCertificates, KeyMustMatchCertificate) {
+  const std::string head =
+      "_format_version: \"3.0\"\ncertificates:\n- id: " + std::string(kCertId) + "\n";
+  auto e =
+      only_error(load(head + "  " + block("cert", rsa1().cert) + "  " + block("key", rsa2().key)));
+  EXPECT_EQ(e.entity, "certificates[0]");
+  EXPECT_EQ(e.field, "");
+  EXPECT_EQ(e.message, "certificate does not match key");
+  EXPECT_EQ(e.pos.line, 3);  // the entity's mapping
+  EXPECT_EQ(e.pos.column, 3);
+  EXPECT_EQ(e.to_string(), "kong.yaml:3:3: certificates[0]: certificate does not match key");
+  // Another key type does not match either.
+  e = only_error(load(head + "  " + block("cert", rsa1().cert) + "  " + block("key", ec1().key)));
+  EXPECT_EQ(e.message, "certificate does not match key");
+}
+
+TEST(ConfigTlsCertificates, AlternatePairRules) {
+  const std::string head = "_format_version: \"3.0\"\ncertificates:\n";
+  auto alt = [&](const std::string& rest) {
+    return load(head + cert_entry(rsa1().cert, rsa1().key, rest));
+  };
+  // Both or neither.
+  auto e = only_error(alt("  " + block("cert_alt", ec1().cert)));
+  EXPECT_EQ(e.message, "all or none of these fields must be set: 'cert_alt', 'key_alt'");
+  EXPECT_EQ(e.field, "");
+  EXPECT_EQ(e.pos.line, 3);
+  e = only_error(alt("  " + block("key_alt", ec1().key)));
+  EXPECT_EQ(e.message, "all or none of these fields must be set: 'cert_alt', 'key_alt'");
+  // The alternate key must match the alternate certificate.
+  e = only_error(alt("  " + block("cert_alt", ec1().cert) + "  " + block("key_alt", ec2().key)));
+  EXPECT_EQ(e.message, "alternative certificate does not match key");
+  EXPECT_EQ(e.pos.line, 3);
+  // ... and be of another key type than the main pair.
+  e = only_error(alt("  " + block("cert_alt", rsa2().cert) + "  " + block("key_alt", rsa2().key)));
+  EXPECT_EQ(e.message,
+            "certificate and alternative certificate need to have different type (e.g. RSA and "
+            "ECDSA), the provided certificates were both of the same type");
+  EXPECT_EQ(e.field, "");
+  EXPECT_EQ(e.pos.line, 3);
+  // An unparsable alternate is a field error at its own line.
+  std::string prefix = head + cert_entry(rsa1().cert, rsa1().key);
+  auto r = load(prefix + "  cert_alt: nope\n  " + block("key_alt", ec1().key));
+  e = only_error(r);
+  EXPECT_EQ(e.field, "cert_alt");
+  EXPECT_EQ(e.message.rfind("invalid certificate: x509.new: ", 0), 0u) << e.message;
+  EXPECT_EQ(e.pos.line, lines_in(prefix) + 1);
+  EXPECT_EQ(e.pos.column, 13);
+}
+
+TEST(ConfigTlsCertificates, VaultReferencesAreNotParsed) {
+  auto r = load(
+      "_format_version: \"3.0\"\ncertificates:\n"
+      "- cert: \"{vault://env/cert}\"\n  key: \"{vault://env/key}\"\n"
+      "  cert_alt: \"{vault://env/cert-alt}\"\n  key_alt: \"{vault://env/key-alt}\"\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.config->certificates[0].cert, "{vault://env/cert}");
+  // A reference for the key only still skips the match check.
+  r = load("_format_version: \"3.0\"\ncertificates:\n- " + block("cert", rsa1().cert) +
+           "  key: \"{vault://env/key}\"\n");
+  EXPECT_TRUE(r.ok()) << dump(r);
+}
+
+TEST(ConfigTlsSnis, NestedStringsRecordsAndTopLevelFillCertificateSnis) {
+  std::string text = "_format_version: \"3.0\"\ncertificates:\n- id: " + std::string(kCertId) +
+                     "\n  " + block("cert", rsa1().cert) + "  " + block("key", rsa1().key) +
+                     "  snis:\n  - a.example\n  - name: \"*.b.example\"\n    tags: [x]\n"
+                     "- id: " +
+                     std::string(kCertId2) + "\n  " + block("cert", ec1().cert) + "  " +
+                     block("key", ec1().key) +
+                     "snis:\n"
+                     "- name: c.example\n  certificate: " +
+                     std::string(kCertId) +
+                     "\n"
+                     "- name: \"d.*\"\n  certificate: {id: " +
+                     std::string(kCertId2) + "}\n";
+  auto r = load(text);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const auto& cfg = *r.config;
+  EXPECT_EQ(cfg.certificates[0].snis,
+            (std::vector<std::string>{"a.example", "*.b.example", "c.example"}));
+  EXPECT_EQ(cfg.certificates[1].snis, (std::vector<std::string>{"d.*"}));
+  ASSERT_EQ(cfg.snis.size(), 4u);
+  EXPECT_EQ(cfg.snis[0].name, "a.example");
+  EXPECT_EQ(cfg.snis[0].certificate, 0);
+  EXPECT_EQ(cfg.snis[0].id, checks::entity_uuid("snis", "a.example"));
+  EXPECT_EQ(cfg.snis[1].tags, (std::vector<std::string>{"x"}));
+  EXPECT_EQ(cfg.snis[3].certificate, 1);
+  EXPECT_EQ(cfg.find_certificate(kCertId2), &cfg.certificates[1]);
+  EXPECT_EQ(cfg.find_certificate("nope"), nullptr);
+}
+
+TEST(ConfigTlsSnis, NameRules) {
+  struct Case {
+    const char* name;
+    const char* message;
+  } cases[] = {
+      {"\"*.*.example\"", "only one wildcard must be specified"},
+      {"\"*.example.*\"", "only one wildcard must be specified"},
+      {"\"a.*.example\"", "wildcard must be leftmost or rightmost character"},
+      {"a.example:443", "must not have a port"},
+      {"\"*.example:443\"", "must not have a port"},
+      {"1.2.3.4", "must not be an IP"},
+      {"\"a b.example\"", "invalid value: a b.example"},
+      {"\"*.a_b!\"", "invalid value: wildcard.a_b!"},
+  };
+  for (const auto& c : cases) {
+    // Top-level record: field `name`, line 4.
+    auto e = only_error(load(fmt::format(
+        "_format_version: \"3.0\"\ncertificates:\n- id: {}\n  cert: \"{{vault://e/c}}\"\n  "
+        "key: \"{{vault://e/k}}\"\nsnis:\n- certificate: {}\n  name: {}\n",
+        kCertId, kCertId, c.name)));
+    EXPECT_EQ(e.field, "name") << c.name;
+    EXPECT_EQ(e.message, c.message) << c.name;
+    EXPECT_EQ(e.pos.line, 8) << c.name;
+    EXPECT_EQ(e.pos.column, 9) << c.name;
+    // Nested plain name: field `snis[1]` of the certificate, at the element.
+    e = only_error(load(
+        fmt::format("_format_version: \"3.0\"\ncertificates:\n- cert: \"{{vault://e/c}}\"\n  key: "
+                    "\"{{vault://e/k}}\"\n  snis:\n  - ok.example\n  - {}\n",
+                    c.name)));
+    EXPECT_EQ(e.entity, "certificates[0]") << c.name;
+    EXPECT_EQ(e.field, "snis[1]") << c.name;
+    EXPECT_EQ(e.message, c.message) << c.name;
+    EXPECT_EQ(e.pos.line, 7) << c.name;
+    EXPECT_EQ(e.pos.column, 5) << c.name;
+  }
+  // Valid shapes: exact, leftmost and rightmost wildcards, a lone "*".
+  auto r = load(
+      "_format_version: \"3.0\"\ncertificates:\n- cert: \"{vault://e/c}\"\n  key: "
+      "\"{vault://e/k}\"\n  snis: [a.example, \"*.example\", \"example.*\", \"*\", {name: "
+      "x-y.example}]\n");
+  EXPECT_TRUE(r.ok()) << dump(r);
+  auto e =
+      only_error(load("_format_version: \"3.0\"\ncertificates:\n- cert: \"{vault://e/c}\"\n  key: "
+                      "\"{vault://e/k}\"\n  snis: [7]\n"));
+  EXPECT_EQ(e.field, "snis[0]");
+  EXPECT_EQ(e.message, "expected a string or a record");
+}
+
+TEST(ConfigTlsSnis, UniqueAcrossTheFile) {
+  const std::string certs = fmt::format(
+      "_format_version: \"3.0\"\ncertificates:\n- id: {}\n  cert: \"{{vault://e/c}}\"\n  key: "
+      "\"{{vault://e/k}}\"\n  snis:\n  - a.example\n  - name: b.example\n",
+      kCertId);
+  // Nested string vs top-level record (line 10).
+  auto e = only_error(
+      load(certs + fmt::format("snis:\n- name: a.example\n  certificate: {}\n", kCertId)));
+  EXPECT_EQ(e.message,
+            "uniqueness violation: 'snis' entity with name set to 'a.example' already declared");
+  EXPECT_EQ(e.entity, "snis[0] (name: a.example)");
+  EXPECT_EQ(e.pos.line, 10);
+  // Two nested entries (string then record) in two certificates.
+  e = only_error(load(certs + fmt::format("- id: {}\n  cert: \"{{vault://e/c}}\"\n  key: "
+                                          "\"{{vault://e/k}}\"\n  snis: [b.example]\n",
+                                          kCertId2)));
+  EXPECT_EQ(e.message,
+            "uniqueness violation: 'snis' entity with name set to 'b.example' already declared");
+  EXPECT_EQ(e.entity, "certificates[1].snis[0] (name: b.example)");
+  EXPECT_EQ(e.pos.line, 12);
+}
+
+TEST(ConfigTlsSnis, CertificateReferenceMustResolve) {
+  const std::string certs = fmt::format(
+      "_format_version: \"3.0\"\ncertificates:\n- id: {}\n  cert: \"{{vault://e/c}}\"\n  key: "
+      "\"{{vault://e/k}}\"\n",
+      kCertId);
+  auto e = only_error(
+      load(certs + "snis:\n- name: a.example\n  certificate: " + std::string(kCertId2) + "\n"));
+  EXPECT_EQ(e.field, "certificate");
+  EXPECT_EQ(e.message,
+            fmt::format("invalid reference 'certificate: {}' (no such entry in 'certificates')",
+                        kCertId2));
+  EXPECT_EQ(e.pos.line, 8);
+  e = only_error(load(certs + "snis:\n- name: a.example\n"));
+  EXPECT_EQ(e.field, "certificate");
+  EXPECT_EQ(e.message, "required field missing");
+  EXPECT_EQ(e.pos.line, 7);
+  // Nested under a certificate, naming another existing one.
+  e = only_error(load(certs + fmt::format("- id: {}\n  cert: \"{{vault://e/c}}\"\n  key: "
+                                          "\"{{vault://e/k}}\"\n  snis:\n  - name: a.example\n"
+                                          "    certificate: {}\n",
+                                          kCertId2, kCertId)));
+  EXPECT_EQ(e.message, "value must be null");
+  EXPECT_EQ(e.pos.line, 11);
+}
+
+TEST(ConfigTlsRoutes, SnisNeedATlsProtocolAndRedirectCodes) {
+  const std::string head = "_format_version: \"3.0\"\nroutes:\n- name: r\n  paths: [/]\n";
+  auto e = only_error(load(head + "  protocols: [http]\n  snis: [a.example]\n"));
+  EXPECT_EQ(e.field, "snis");
+  EXPECT_EQ(e.message,
+            "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or "
+            "'tls_passthrough'");
+  EXPECT_EQ(e.pos.line, 6);
+  e = only_error(load(head + "  protocols: [grpc]\n  snis: [a.example]\n"));
+  EXPECT_EQ(e.message,
+            "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or "
+            "'tls_passthrough'");
+  // Default protocols include https; an empty list is fine with http (Kong: len_eq = 0).
+  EXPECT_TRUE(load(head + "  snis: [a.example]\n").ok());
+  EXPECT_TRUE(load(head + "  protocols: [https]\n  snis: [\"*.a.example\"]\n").ok());
+  EXPECT_TRUE(load(head + "  protocols: [http]\n  snis: []\n").ok());
+  auto r = load(
+      "_format_version: \"3.0\"\nroutes:\n- name: t\n  protocols: [tls]\n  snis: [a.example]\n"
+      "- name: p\n  protocols: [tls_passthrough]\n  snis: [b.example]\n"
+      "- name: g\n  protocols: [grpcs]\n  snis: [c.example]\n");
+  EXPECT_TRUE(r.ok()) << dump(r);
+  e = only_error(load(head + "  snis: [\"a.*.example\"]\n"));
+  EXPECT_EQ(e.field, "snis[0]");
+  EXPECT_EQ(e.message, "wildcard must be leftmost or rightmost character");
+
+  for (int code : {426, 301, 302, 307, 308}) {
+    r = load(head + fmt::format("  https_redirect_status_code: {}\n", code));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(r.config->routes[0].https_redirect_status_code, code);
+  }
+  EXPECT_EQ(load(head).config->routes[0].https_redirect_status_code, 426);
+  e = only_error(load(head + "  https_redirect_status_code: 303\n"));
+  EXPECT_EQ(e.field, "https_redirect_status_code");
+  EXPECT_EQ(e.message, "expected one of: 426, 301, 302, 307, 308");
+  EXPECT_EQ(e.pos.line, 5);
+  e = only_error(load(head + "  https_redirect_status_code: \"301\"\n"));
+  EXPECT_EQ(e.message, "expected an integer");
+}
+
+TEST(ConfigTlsServices, UpstreamTlsFields) {
+  const std::string entities = fmt::format(
+      "_format_version: \"3.0\"\ncertificates:\n- id: {}\n  cert: \"{{vault://e/c}}\"\n  key: "
+      "\"{{vault://e/k}}\"\nca_certificates:\n- id: {}\n  {}",
+      kCertId, kCaId, block("cert", ca1().cert));
+  const int svc_line = lines_in(entities) + 2;  // "- name: s"
+  auto svc = [&](const std::string& body) {
+    return load(entities + "services:\n- name: s\n  host: up.example\n" + body);
+  };
+  auto r = svc(fmt::format(
+      "  protocol: https\n  tls_verify: true\n  tls_verify_depth: 4\n  ca_certificates: "
+      "[{}]\n  client_certificate: {}\n",
+      kCaId, kCertId));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const auto& cfg = *r.config;
+  const auto& s = cfg.services[0];
+  EXPECT_EQ(s.tls_verify, true);
+  EXPECT_EQ(s.tls_verify_depth, 4);
+  ASSERT_EQ(s.ca_certificates, (std::vector<std::string>{kCaId}));
+  EXPECT_EQ(cfg.find_ca_certificate(s.ca_certificates[0]), &cfg.ca_certificates[0]);
+  ASSERT_TRUE(s.client_certificate.has_value());
+  EXPECT_EQ(cfg.find_certificate(*s.client_certificate), &cfg.certificates[0]);
+  // {id: ...} form, protocol tls, and the depth bounds.
+  r = svc(fmt::format("  protocol: tls\n  tls_verify_depth: 0\n  client_certificate: {{id: {}}}\n",
+                      kCertId));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(*r.config->services[0].client_certificate, kCertId);
+  EXPECT_TRUE(svc("  protocol: https\n  tls_verify_depth: 64\n").ok());
+  auto e = only_error(svc("  protocol: https\n  tls_verify_depth: 65\n"));
+  EXPECT_EQ(e.field, "tls_verify_depth");
+  EXPECT_EQ(e.message, "value should be between 0 and 64");
+  EXPECT_EQ(e.pos.line, svc_line + 3);
+  e = only_error(svc("  protocol: https\n  tls_verify: \"yes\"\n"));
+  EXPECT_EQ(e.message, "expected a boolean");
+  // References must resolve.
+  e = only_error(
+      svc(fmt::format("  protocol: https\n  ca_certificates: [{}, {}]\n", kCaId, kCertId)));
+  EXPECT_EQ(e.field, "ca_certificates[1]");
+  EXPECT_EQ(e.message, fmt::format("invalid reference 'ca_certificates: {}' (no such entry in "
+                                   "'ca_certificates')",
+                                   kCertId));
+  EXPECT_EQ(e.pos.line, svc_line + 3);
+  e = only_error(svc("  protocol: https\n  ca_certificates: [not-a-uuid]\n"));
+  EXPECT_EQ(e.field, "ca_certificates[0]");
+  EXPECT_EQ(e.message, "expected a valid UUID");
+  e = only_error(svc(fmt::format("  protocol: https\n  client_certificate: {}\n", kCaId)));
+  EXPECT_EQ(e.field, "client_certificate");
+  EXPECT_EQ(e.message, fmt::format("invalid reference 'client_certificate: {}' (no such entry in "
+                                   "'certificates')",
+                                   kCaId));
+  EXPECT_EQ(e.pos.line, svc_line + 3);
+  // Only with https / tls.
+  for (const char* proto : {"http", "grpcs", "tcp"}) {
+    for (std::string field : {std::string("tls_verify: true"), std::string("tls_verify_depth: 1"),
+                              fmt::format("ca_certificates: [{}]", kCaId),
+                              fmt::format("client_certificate: {}", kCertId)}) {
+      e = only_error(svc(fmt::format("  protocol: {}\n  {}\n", proto, field)));
+      EXPECT_EQ(e.field, field.substr(0, field.find(':'))) << proto << " " << field;
+      EXPECT_EQ(e.message, "value must be null") << proto << " " << field;
+      EXPECT_EQ(e.pos.line, svc_line + 3) << proto << " " << field;
+    }
+  }
+  // The url shorthand sets the protocol too.
+  EXPECT_TRUE(load(entities + "services:\n- name: s\n  url: https://up.example\n  tls_verify: "
+                              "false\n")
+                  .ok());
 }
 
 TEST(ConfigRobustness, NeverCrashes) {
