@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "net/tls.h"
+
 namespace sb::net {
 namespace {
 
@@ -25,6 +27,11 @@ constexpr size_t kCorkLimit = 16 * 1024;
 thread_local std::string t_cork_buffer;
 thread_local Stream* t_corked = nullptr;
 
+// TLS scratch: ciphertext on its way to the socket and plaintext on its way to the handler.
+// Both are emptied before anything that could re-enter (the handler) runs.
+thread_local std::string t_tls_out;
+thread_local std::string t_tls_plain;
+
 // How long a lingering close keeps draining the peer's input.
 constexpr uint64_t kLingerMs = 2000;
 
@@ -35,6 +42,10 @@ Stream::Stream(uv_loop_t* loop, StreamHandler* handler) : handler_(handler) {
   tcp_.data = this;
   fire = &Stream::on_deadline;
 }
+
+Stream::~Stream() = default;
+
+void Stream::use_tls(std::unique_ptr<TlsSession> tls) { tls_ = std::move(tls); }
 
 int Stream::accept(uv_stream_t* server) {
   return uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_));
@@ -59,6 +70,7 @@ void Stream::read_start() {
 void Stream::read_stop() {
   if (!reading_) return;
   reading_ = false;
+  if (tls_connecting_) return;  // the handshake still needs the peer's bytes
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
 }
 
@@ -107,6 +119,37 @@ void Stream::write(const uv_buf_t* bufs, unsigned count) {
 }
 
 void Stream::write_now(const uv_buf_t* bufs, unsigned count) {
+  if (tls_ != nullptr) {
+    write_tls(bufs, count);
+    return;
+  }
+  write_raw(bufs, count);
+}
+
+void Stream::write_tls(const uv_buf_t* bufs, unsigned count) {
+  if (closing_) return;
+  for (unsigned i = 0; i < count; ++i) {
+    if (bufs[i].len == 0) continue;
+    // A failure here is sticky in the session and surfaces on the next read.
+    if (tls_->write(bufs[i].base, bufs[i].len, t_tls_out) == TlsSession::Status::error) break;
+  }
+  write_raw(t_tls_out);
+  t_tls_out.clear();
+}
+
+void Stream::write_raw(const std::string& bytes) {
+  if (bytes.empty()) return;
+  uv_buf_t b = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+  write_raw(&b, 1);
+}
+
+void Stream::send_close_notify() {
+  tls_->shutdown(t_tls_out);
+  write_raw(t_tls_out);
+  t_tls_out.clear();
+}
+
+void Stream::write_raw(const uv_buf_t* bufs, unsigned count) {
   if (closing_) return;
   auto* s = reinterpret_cast<uv_stream_t*>(&tcp_);
   size_t total = 0;
@@ -155,6 +198,7 @@ void Stream::timer_stop() { deadlines()->stop(this); }
 void Stream::close_after_flush(bool linger) {
   if (closing_) return;
   uncork();
+  if (tls_ != nullptr) send_close_notify();  // once: the session remembers
   linger_ = linger;
   if (queued_ == 0) {
     if (linger_) {
@@ -179,6 +223,7 @@ void Stream::close_after_flush(bool linger) {
 void Stream::shutdown_write() {
   if (closing_ || write_shut_) return;
   uncork();
+  if (tls_ != nullptr) send_close_notify();
   if (queued_ == 0) {
     do_shutdown();
   } else {
@@ -234,7 +279,17 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     return;  // discard input while lingering
   }
   if (nread > 0) {
+    if (self->tls_ != nullptr) {
+      self->read_tls(buf->base, static_cast<size_t>(nread));
+      return;
+    }
     self->handler_->on_stream_read(buf->base, static_cast<size_t>(nread));
+  } else if (nread < 0 && self->tls_connecting_) {
+    // The peer went away (or the read failed) in the middle of the TLS handshake.
+    self->tls_connecting_ = false;
+    self->read_stop();
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&self->tcp_));
+    self->handler_->on_stream_connected(nread == UV_EOF ? UV_ECONNRESET : static_cast<int>(nread));
   } else if (nread == UV_EOF) {
     self->read_stop();
     self->handler_->on_stream_eof();
@@ -242,6 +297,43 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     self->read_stop();
     self->handler_->on_stream_error(static_cast<int>(nread));
   }
+}
+
+void Stream::read_tls(const char* data, size_t len) {
+  // Swapped out so that a handler reading another TLS stream cannot clobber these bytes.
+  std::string plain;
+  plain.swap(t_tls_plain);
+  plain.clear();
+  TlsSession::Status st = tls_->on_ciphertext(data, len, plain, t_tls_out);
+  write_raw(t_tls_out);  // handshake messages, alerts, tickets
+  t_tls_out.clear();
+  if (st == TlsSession::Status::error) {
+    t_tls_plain.swap(plain);
+    tls_failed();
+    return;
+  }
+  if (tls_connecting_ && tls_->handshake_done()) {
+    tls_connecting_ = false;
+    if (!reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    handler_->on_stream_connected(0);
+  }
+  if (!plain.empty() && !closing_) handler_->on_stream_read(plain.data(), plain.size());
+  if (st == TlsSession::Status::closed && !closing_) {
+    read_stop();
+    handler_->on_stream_eof();
+  }
+  if (t_tls_plain.capacity() < plain.capacity()) t_tls_plain.swap(plain);
+}
+
+void Stream::tls_failed() {
+  read_stop();
+  if (tls_connecting_) {
+    tls_connecting_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    handler_->on_stream_connected(UV_EPROTO);
+    return;
+  }
+  if (!closing_) handler_->on_stream_error(UV_EPROTO);
 }
 
 void Stream::on_write(uv_write_t* req, int status) {
@@ -272,6 +364,22 @@ void Stream::on_connect(uv_connect_t* req, int status) {
   std::unique_ptr<uv_connect_t> owned(req);
   auto* self = static_cast<Stream*>(req->data);
   if (self->closing_) return;
+  if (status == 0 && self->tls_ != nullptr) {
+    // Connected: on_stream_connected waits for the handshake, which needs reading.
+    if (self->tls_->start(t_tls_out) == TlsSession::Status::error) {
+      t_tls_out.clear();
+      self->handler_->on_stream_connected(UV_EPROTO);
+      return;
+    }
+    self->tls_connecting_ = true;
+    self->write_raw(t_tls_out);
+    t_tls_out.clear();
+    if (!self->reading_) {
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), &Stream::on_alloc,
+                    &Stream::on_read);
+    }
+    return;
+  }
   self->handler_->on_stream_connected(status);
 }
 

@@ -13,21 +13,28 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <string_view>
 
 #include "net/deadlines.h"
 
 namespace sb::net {
 
+class TlsSession;
+
 class StreamHandler {
  public:
-  // Bytes read. `data` is valid only during the call (it points into a per-loop buffer).
+  // Bytes read (plaintext on a TLS stream). `data` is valid only during the call (it points into a
+  // per-loop buffer).
   virtual void on_stream_read(const char* data, size_t len) = 0;
   virtual void on_stream_eof() = 0;
   // A read, write or connect error (libuv error code); the owner normally closes the stream.
   virtual void on_stream_error(int error) = 0;
   // The write queue fell below the low watermark after having been above the high one.
   virtual void on_stream_drain() {}
+  // Connected (on a TLS stream: the handshake is done too). A failed TLS handshake reports
+  // UV_EPROTO (details in stream.tls()->error_text()).
   virtual void on_stream_connected(int /*status*/) {}
   virtual void on_stream_timeout() {}
   // The socket is closed: the owner may free itself now.
@@ -44,11 +51,18 @@ class Stream : private Deadline {
   static constexpr size_t kLowWatermark = 64 * 1024;
 
   Stream(uv_loop_t* loop, StreamHandler* handler);
+  ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   int accept(uv_stream_t* server);
   int connect(const struct sockaddr* address);
+  // Speaks TLS from now on: call right after accept() (server session) or connect() (client
+  // session; on_stream_connected then waits for the handshake). Reads hand the handler
+  // plaintext, writes are encrypted, shutdown_write()/close_after_flush() send close_notify.
+  // A failed server handshake reports on_stream_error(UV_EPROTO). A null session is ignored.
+  void use_tls(std::unique_ptr<TlsSession> tls);
+  const TlsSession* tls() const { return tls_.get(); }
   void read_start();
   void read_stop();
   bool reading() const { return reading_; }
@@ -96,12 +110,19 @@ class Stream : private Deadline {
   static void on_close(uv_handle_t* h);
   void start_close(bool reset);
   void write_now(const uv_buf_t* bufs, unsigned count);
+  void write_raw(const uv_buf_t* bufs, unsigned count);
+  void write_raw(const std::string& bytes);
+  void write_tls(const uv_buf_t* bufs, unsigned count);
+  void read_tls(const char* data, size_t len);
+  void tls_failed();
+  void send_close_notify();
   void do_shutdown();
 
   DeadlineQueue* deadlines() const { return DeadlineQueue::of(tcp_.loop); }
 
   uv_tcp_t tcp_;
   StreamHandler* handler_;
+  std::unique_ptr<TlsSession> tls_;  // null on plaintext streams
   size_t queued_ = 0;
   bool reading_ = false;
   bool closing_ = false;
@@ -111,6 +132,7 @@ class Stream : private Deadline {
   bool linger_ = false;
   bool lingering_ = false;
   bool was_congested_ = false;
+  bool tls_connecting_ = false;  // client TLS: connected, handshake under way
 };
 
 }  // namespace sb::net

@@ -183,7 +183,8 @@ void build_upstream_request(std::string& out, const Transaction& t,
     out.append(real_ip);
   }
   out.append("\r\n");
-  add(out, "X-Forwarded-Proto", trusted && !x_proto.empty() ? x_proto : "http");
+  add(out, "X-Forwarded-Proto",
+      trusted && !x_proto.empty() ? x_proto : std::string_view(t.https ? "https" : "http"));
   add(out, "X-Forwarded-Host", trusted && !x_host.empty() ? x_host : std::string_view(t.host));
   if (trusted && !x_port.empty()) {
     add(out, "X-Forwarded-Port", x_port);

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "config/loader.h"
+#include "proxy/session.h"
 
 namespace sb::proxy {
 
@@ -44,8 +45,16 @@ std::string Server::start() {
   main_ = std::make_unique<Worker>(settings_, -1, Role::admin, snap);
   main_->set_admin(admin_);
   if (auto err = main_->listen(settings_.admin_listen); !err.empty()) return err;
+  bool any_ssl = false;
+  for (const auto& a : settings_.proxy_listen) any_ssl = any_ssl || a.ssl;
+  if (any_ssl) {
+    std::string error;
+    tls_server_ = sb::net::TlsServer::create(&ClientSession::select_certificate, &error);
+    if (!tls_server_) return fmt::format("TLS: {}", error);
+  }
+  SSL_CTX* tls = tls_server_ ? tls_server_->ctx() : nullptr;
   for (int i = 0; i < settings_.workers; ++i) {
-    auto w = std::make_unique<Worker>(settings_, i, Role::proxy, snap);
+    auto w = std::make_unique<Worker>(settings_, i, Role::proxy, snap, tls);
     if (auto err = w->listen(settings_.proxy_listen); !err.empty()) return err;
     workers_.push_back(std::move(w));
   }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/tls.h"
 #include "net/uv_handle.h"
 #include "proxy/admin_api.h"
 #include "proxy/settings.h"
@@ -52,7 +53,8 @@ class Server {
   void begin_shutdown();
 
   Settings settings_;
-  std::unique_ptr<Worker> main_;  // admin role, runs on the calling thread
+  std::unique_ptr<sb::net::TlsServer> tls_server_;  // when a proxy listener has `ssl`
+  std::unique_ptr<Worker> main_;                    // admin role, runs on the calling thread
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   mutable std::mutex snapshot_mutex_;

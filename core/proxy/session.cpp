@@ -45,7 +45,15 @@ std::string& scratch() {
 // ---------------------------------------------------------------------------------------------
 // Lifecycle
 
-void ClientSession::accept(Worker* worker, uv_stream_t* server) {
+// SNI callback (TlsServer selector): the certificate of the worker's current config generation.
+SSL_CTX* ClientSession::select_certificate(void* app_data, std::string_view server_name) {
+  auto* self = static_cast<ClientSession*>(app_data);
+  const auto& snap = self->worker_->snapshot();
+  if (!snap || !snap->certificates) return nullptr;
+  return snap->certificates->select(server_name);
+}
+
+void ClientSession::accept(Worker* worker, uv_stream_t* server, SSL_CTX* tls) {
   auto session = std::unique_ptr<ClientSession>(new ClientSession(worker));
   if (session->stream_.accept(server) != 0) {
     session->stream_.close();
@@ -77,6 +85,11 @@ void ClientSession::accept(Worker* worker, uv_stream_t* server) {
                                         : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
   s->trusted_ =
       cidr_contains(worker->settings().trusted_ips, reinterpret_cast<const sockaddr*>(&peer));
+  if (tls != nullptr) {
+    // The handshake counts against client_header_timeout like the request head does.
+    s->stream_.use_tls(sb::net::TlsSession::server(tls, s));
+    s->https_ = true;
+  }
   s->timer_ = Timer::header;
   worker->counters().reading.fetch_add(1, std::memory_order_relaxed);
   s->stream_.timer_start(static_cast<uint64_t>(worker->settings().client_header_timeout_ms));
@@ -473,7 +486,9 @@ void ClientSession::route_request(MessageHead& head) {
   req.method = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
   req.host = host_header;
   req.path = t.path;
-  req.scheme = "http";
+  req.scheme = https_ ? "https" : "http";
+  if (https_ && stream_.tls() != nullptr) req.sni = stream_.tls()->server_name();
+  t.https = https_;
   req.listen_port = local_port_;
   req.headers = t.router_headers;
   if (!snap || !snap->router || !snap->router->match(req, t.match)) {
@@ -483,7 +498,7 @@ void ClientSession::route_request(MessageHead& head) {
   }
   const auto& route = *t.match.route;
   bool forwarded_https = trusted_ && iequals(head.get("X-Forwarded-Proto"), "https");
-  if (!route_has_protocol(route, "http") &&
+  if (!https_ && !route_has_protocol(route, "http") &&
       !(forwarded_https && route_has_protocol(route, "https"))) {
     // An https-only route reached over plain http.
     t.local = true;
@@ -593,6 +608,27 @@ void ClientSession::connect_to(const sockaddr_storage& address) {
     t.pool_key.assign(reinterpret_cast<const char*>(&a->sin_port), 2);
     t.pool_key.append(reinterpret_cast<const char*>(&a->sin_addr), 4);
   }
+  // TLS to the upstream: the service's client context and the SNI (the Host sent upstream,
+  // without port; none for an IP literal). Both make connections different in the pool.
+  const Snapshot& snap = *t.snapshot;
+  const auto& svc = *t.match.service;
+  SSL_CTX* tls =
+      snap.service_targets[static_cast<size_t>(&svc - snap.config.services.data())].tls.get();
+  std::string_view sni;
+  if (tls != nullptr) {
+    sni = t.upstream_host_header;
+    if (!sni.empty() && sni.front() == '[') {
+      sni = {};  // IPv6 literal
+    } else if (auto colon = sni.rfind(':'); colon != std::string_view::npos) {
+      sni = sni.substr(0, colon);
+    }
+    sockaddr_storage probe;
+    if (Resolver::parse_ip(std::string(sni), 0, &probe)) sni = {};
+    t.pool_key += '|';
+    t.pool_key.append(sni);
+    t.pool_key += '|';
+    t.pool_key.append(reinterpret_cast<const char*>(&tls), sizeof(tls));
+  }
   UpstreamConn* conn = worker_->pool().take(t.pool_key);
   if (conn != nullptr) {
     t.conn = conn;
@@ -606,7 +642,7 @@ void ClientSession::connect_to(const sockaddr_storage& address) {
   t.conn = fresh.release();  // owned by the loop until its stream closes
   t.conn_reused = false;
   t.conn->set_head_request(t.head_request);
-  t.conn->connect(reinterpret_cast<const sockaddr*>(&address), this, t.timeouts);
+  t.conn->connect(reinterpret_cast<const sockaddr*>(&address), this, t.timeouts, tls, sni);
 }
 
 void ClientSession::on_upstream_connected() {

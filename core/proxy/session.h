@@ -10,6 +10,7 @@
 
 #include "http/parser.h"
 #include "net/stream.h"
+#include "net/tls.h"
 #include "proxy/errors.h"
 #include "proxy/upstream.h"
 #include "router/router.h"
@@ -48,7 +49,11 @@ class LazyBuffer {
 class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, UpstreamClient {
  public:
   // Accepts one connection from `server` on `worker`'s loop.
-  static void accept(Worker* worker, uv_stream_t* server);
+  // Accepts one connection from `server` on `worker`'s loop; with `tls`, the connection speaks
+  // TLS (the listener is an `ssl` one).
+  static void accept(Worker* worker, uv_stream_t* server, SSL_CTX* tls);
+  // The TlsServer selector: picks the certificate for a handshake's SNI.
+  static SSL_CTX* select_certificate(void* app_data, std::string_view server_name);
   ~ClientSession();
 
   // Graceful stop: close now if idle, otherwise after the current response.
@@ -121,6 +126,7 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   uint16_t peer_port_ = 0;
   uint16_t local_port_ = 0;
   bool trusted_ = false;
+  bool https_ = false;   // accepted on an ssl listener
   bool paused_ = false;  // parser stopped at the end of the current request
   bool closing_ = false;
   bool close_after_response_ = false;

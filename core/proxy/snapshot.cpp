@@ -33,6 +33,47 @@ std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::ro
                              ? svc.host
                              : fmt::format("{}:{}", svc.host, svc.port);
   }
+  // Upstream TLS: one client context per https service (verification, CAs, client cert).
+  for (size_t i = 0; i < snap->config.services.size(); ++i) {
+    const auto& svc = snap->config.services[i];
+    if (svc.protocol != "https") continue;
+    sb::net::ClientTlsOptions options;
+    options.verify = svc.tls_verify.value_or(false);  // Kong's node default: off
+    options.verify_depth = svc.tls_verify_depth.value_or(-1);
+    for (const auto& id : svc.ca_certificates) {
+      for (const auto& ca : snap->config.ca_certificates) {
+        if (ca.id == id) options.ca_pems.push_back(ca.cert);
+      }
+    }
+    if (svc.client_certificate) {
+      for (const auto& cert : snap->config.certificates) {
+        if (cert.id == *svc.client_certificate) {
+          options.client_cert_pem = cert.cert;
+          options.client_key_pem = cert.key;
+        }
+      }
+    }
+    std::string error;
+    snap->service_targets[i].tls = sb::net::make_client_ctx(options, &error);
+    if (!snap->service_targets[i].tls) {
+      if (errors) {
+        errors->push_back(fmt::format("services[{}] ({}): upstream TLS: {}", i,
+                                      svc.name.empty() ? svc.id : svc.name, error));
+      }
+      return nullptr;
+    }
+  }
+  // Certificates served to clients, selected by SNI.
+  std::vector<sb::net::CertificateStore::Input> inputs;
+  for (const auto& cert : snap->config.certificates) {
+    inputs.push_back({cert.cert, cert.key, cert.cert_alt, cert.key_alt, cert.snis});
+  }
+  std::vector<std::string> cert_errors;
+  snap->certificates = sb::net::CertificateStore::build(inputs, nullptr, &cert_errors);
+  if (!cert_errors.empty() || !snap->certificates) {
+    if (errors) errors->insert(errors->end(), cert_errors.begin(), cert_errors.end());
+    return nullptr;
+  }
   std::vector<std::string> router_errors;
   snap->router = sb::router::Router::build(snap->config, flavor, &router_errors);
   if (!router_errors.empty() || !snap->router) {

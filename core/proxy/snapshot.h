@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "net/tls.h"
 #include "router/router.h"
 
 namespace sb::proxy {
@@ -22,13 +23,15 @@ struct ServiceTarget {
   sockaddr_storage address{};
   std::string host_header;  // host, plus ":port" unless the scheme's default port
   int upstream = -1;        // index into config.upstreams when host names an upstream
+  sb::net::SslCtxPtr tls;   // https services: the client context (verification, mTLS)
 };
 
 struct Snapshot {
   sb::config::Config config;
   std::unique_ptr<sb::router::Router> router;
-  std::unordered_map<std::string, int> upstream_by_name;  // index into config.upstreams
-  std::vector<ServiceTarget> service_targets;             // parallel to config.services
+  std::unordered_map<std::string, int> upstream_by_name;          // index into config.upstreams
+  std::vector<ServiceTarget> service_targets;                     // parallel to config.services
+  std::shared_ptr<const sb::net::CertificateStore> certificates;  // served by SNI
   uint64_t generation = 0;
 };
 

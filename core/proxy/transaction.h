@@ -33,6 +33,7 @@ struct Transaction {
   std::string path;              // normalized
   std::string host;              // $host: lower-case, no port
   int client_minor = 1;          // HTTP/1.x of the client
+  bool https = false;            // the client connection is TLS
   bool head_request = false;
   bool idempotent = false;
   bool body_expected = false;

@@ -21,11 +21,12 @@ UpstreamConn::UpstreamConn(Worker* worker, std::string key)
       key_(std::move(key)) {}
 
 void UpstreamConn::connect(const sockaddr* address, UpstreamClient* client,
-                           const UpstreamTimeouts& timeouts) {
+                           const UpstreamTimeouts& timeouts, SSL_CTX* tls, std::string_view sni) {
   client_ = client;
   timeouts_ = timeouts;
   phase_ = Phase::connecting;
   int rc = stream_.connect(address);
+  if (rc == 0 && tls != nullptr) stream_.use_tls(sb::net::TlsSession::client(tls, sni, sni));
   if (rc != 0) {
     // Report asynchronously-equivalent: the caller expects no re-entrant callback from
     // connect(), so defer through a zero timer.

@@ -12,6 +12,7 @@
 
 #include "http/parser.h"
 #include "net/stream.h"
+#include "net/tls.h"
 
 namespace sb::proxy {
 
@@ -59,8 +60,10 @@ class UpstreamConn final : sb::net::StreamHandler, sb::http::ParserEvents {
  public:
   UpstreamConn(Worker* worker, std::string key);
 
-  // Starts a connection; the client hears on_upstream_connected or a failure.
-  void connect(const sockaddr* address, UpstreamClient* client, const UpstreamTimeouts& timeouts);
+  // Starts a connection; the client hears on_upstream_connected (after the TLS handshake when
+  // `tls` is given) or a failure. `sni` is sent and verified when non-empty.
+  void connect(const sockaddr* address, UpstreamClient* client, const UpstreamTimeouts& timeouts,
+               SSL_CTX* tls = nullptr, std::string_view sni = {});
   // Takes a pooled connection for a new exchange.
   void attach(UpstreamClient* client, const UpstreamTimeouts& timeouts);
   // Stops talking to the client; the connection goes back to the pool if it can be reused,

@@ -12,8 +12,8 @@
 namespace sb::proxy {
 
 Worker::Worker(const Settings& settings, int index, Role role,
-               std::shared_ptr<const Snapshot> snapshot)
-    : settings_(settings), index_(index), role_(role), snapshot_(std::move(snapshot)) {
+               std::shared_ptr<const Snapshot> snapshot, SSL_CTX* tls)
+    : settings_(settings), index_(index), role_(role), tls_(tls), snapshot_(std::move(snapshot)) {
   uv_loop_init(&loop_);
   deadlines_ = std::make_unique<sb::net::DeadlineQueue>(&loop_);
   deadlines_->attach();
@@ -41,8 +41,11 @@ Worker::~Worker() {
 
 std::string Worker::listen(const std::vector<sb::net::ListenAddress>& addresses) {
   for (const auto& address : addresses) {
-    if (address.ssl) continue;  // TLS listeners arrive with the TLS issue
-    auto listener = std::make_unique<sb::net::Listener>(&loop_, &Worker::on_accept, this);
+    if (address.ssl && tls_ == nullptr) {
+      return fmt::format("could not listen on {}: TLS is not available", address.to_string());
+    }
+    auto listener = std::make_unique<sb::net::Listener>(
+        &loop_, address.ssl ? &Worker::on_accept_tls : &Worker::on_accept, this);
     int rc = listener->listen(address, /*reuseport=*/true);
     if (rc != 0) {
       return fmt::format("could not listen on {}: {}", address.to_string(), uv_strerror(rc));
@@ -55,7 +58,13 @@ std::string Worker::listen(const std::vector<sb::net::ListenAddress>& addresses)
 void Worker::on_accept(void* ctx, uv_stream_t* server) {
   auto* self = static_cast<Worker*>(ctx);
   if (self->draining_) return;
-  ClientSession::accept(self, server);
+  ClientSession::accept(self, server, nullptr);
+}
+
+void Worker::on_accept_tls(void* ctx, uv_stream_t* server) {
+  auto* self = static_cast<Worker*>(ctx);
+  if (self->draining_) return;
+  ClientSession::accept(self, server, self->tls_);
 }
 
 void Worker::run() { uv_run(&loop_, UV_RUN_DEFAULT); }

@@ -3,6 +3,7 @@
 // immutable Snapshot and the relaxed counters read by /status.
 #pragma once
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <atomic>
@@ -41,7 +42,9 @@ enum class Role { proxy, admin };
 
 class Worker {
  public:
-  Worker(const Settings& settings, int index, Role role, std::shared_ptr<const Snapshot> snapshot);
+  // `tls` (may be null) is the process's TLS listener context, used by `ssl` listeners.
+  Worker(const Settings& settings, int index, Role role, std::shared_ptr<const Snapshot> snapshot,
+         SSL_CTX* tls = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -90,6 +93,7 @@ class Worker {
 
  private:
   static void on_accept(void* ctx, uv_stream_t* server);
+  static void on_accept_tls(void* ctx, uv_stream_t* server);
   static void on_async(uv_async_t* handle);
   void drain_step();
 
@@ -99,6 +103,7 @@ class Worker {
   uv_loop_t loop_;
   std::unique_ptr<sb::net::DeadlineQueue> deadlines_;
   std::vector<std::unique_ptr<sb::net::Listener>> listeners_;
+  SSL_CTX* tls_ = nullptr;
   sb::net::UvHandle<uv_async_t> async_;
   std::mutex mutex_;  // guards the fields below that other threads write
   std::shared_ptr<const Snapshot> incoming_;
