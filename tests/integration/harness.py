@@ -70,15 +70,20 @@ def write_temp(tmpdir, name, text):
 class Gateway:
     """One `silverback start` process on free loopback ports."""
 
-    def __init__(self, config_text, extra_args=(), workers=1, env=None):
+    def __init__(self, config_text, extra_args=(), workers=1, env=None, tls=False):
         self.tmpdir = tempfile.mkdtemp(prefix="sb-it-")
         self.config_path = write_temp(self.tmpdir, "kong.yaml", config_text)
         self.proxy_port = free_port()
         self.admin_port = free_port()
+        # tls=True: a second proxy listener with Kong's `ssl` flag ("P, Q ssl") on tls_port.
+        self.tls_port = free_port() if tls else None
+        proxy_listen = f"{LOOPBACK}:{self.proxy_port}"
+        if tls:
+            proxy_listen += f", {LOOPBACK}:{self.tls_port} ssl"
         self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
         self.stdout_path = os.path.join(self.tmpdir, "stdout.log")
         self.args = [BIN, "start", "-c", self.config_path,
-                     "--proxy-listen", f"{LOOPBACK}:{self.proxy_port}",
+                     "--proxy-listen", proxy_listen,
                      "--admin-listen", f"{LOOPBACK}:{self.admin_port}",
                      "--workers", str(workers), *extra_args]
         self.env = env
@@ -105,6 +110,9 @@ class Gateway:
                         # The proxy listener too (admin may come up first).
                         with socket.create_connection((LOOPBACK, self.proxy_port), timeout=1):
                             pass
+                        if self.tls_port is not None:
+                            with socket.create_connection((LOOPBACK, self.tls_port), timeout=1):
+                                pass
                         self.status = body
                         return self
             except (OSError, ValueError) as e:
@@ -395,6 +403,7 @@ class Recorded:
         self.body = body           # decoded body bytes
         self.raw = raw             # raw head + body bytes as received
         self.chunked = chunked
+        self.tls = None            # TLS upstreams: dict(sni, version, peer_cert) of the connection
 
     def header(self, name, default=None):
         for n, v in self.headers:
@@ -461,9 +470,24 @@ class Upstream:
     called before the body is read: used to reply or fail without consuming the body.
     """
 
-    def __init__(self, handler=echo_reply, read_body=True):
+    def __init__(self, handler=echo_reply, read_body=True, tls_context=None):
+        """tls_context: an ssl.SSLContext (server side) to speak TLS on every accepted connection;
+        the SNI each connection sent, its TLS version and the client certificate (getpeercert())
+        are recorded in `tls_by_conn[cid]` and on each request as `req.tls`; failed handshakes
+        are counted in `tls_failures` (messages in `tls_errors`)."""
         self.handler = handler
         self.read_body = read_body
+        self.tls_context = tls_context
+        self.tls_by_conn = {}
+        self.tls_failures = 0
+        self.tls_errors = []
+        if tls_context is not None:
+            previous = tls_context.sni_callback
+
+            def remember_sni(sslobj, name, ctx):
+                sslobj._sb_sni = name
+                return previous(sslobj, name, ctx) if previous else None
+            tls_context.sni_callback = remember_sni
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((LOOPBACK, 0))
@@ -555,7 +579,47 @@ class Upstream:
             self.raw_by_conn[cid] += data
         return buf + data
 
+    def _tls_handshake(self, conn, cid):
+        """Wraps an accepted socket in TLS (tls_context); returns the SSL socket or None."""
+        with self.lock:
+            self.open_conns.discard(conn)
+        try:
+            conn.settimeout(10)
+            s = self.tls_context.wrap_socket(conn, server_side=True,
+                                             do_handshake_on_connect=False)
+        except OSError as e:
+            with self.lock:
+                self.tls_failures += 1
+                self.tls_errors.append(repr(e))
+            conn.close()
+            return None
+        with self.lock:
+            self.open_conns.add(s)
+        try:
+            s.do_handshake()
+        except (OSError, ValueError) as e:
+            with self.lock:
+                self.tls_failures += 1
+                self.tls_errors.append(repr(e))
+                self.open_conns.discard(s)
+                self.lock.notify_all()
+            try:
+                s.close()
+            except OSError:
+                pass
+            return None
+        info = {"sni": getattr(s, "_sb_sni", None), "version": s.version(),
+                "peer_cert": s.getpeercert(), "cipher": s.cipher()}
+        with self.lock:
+            self.tls_by_conn[cid] = info
+            self.lock.notify_all()
+        return s
+
     def _serve(self, conn, cid):
+        if self.tls_context is not None:
+            conn = self._tls_handshake(conn, cid)
+            if conn is None:
+                return
         conn.settimeout(30)
         buf = b""
         try:
@@ -571,6 +635,7 @@ class Upstream:
                     n, _, v = line.decode("latin-1").partition(":")
                     headers.append((n, v.strip(" \t")))
                 req = Recorded(cid, method, target, version, headers, b"", raw, False)
+                req.tls = self.tls_by_conn.get(cid)
                 te = req.header("Transfer-Encoding")
                 cl = req.header("Content-Length")
                 if self.read_body:
