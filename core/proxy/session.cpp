@@ -556,13 +556,14 @@ void ClientSession::connect_upstream() {
     }
     host = &target->host;
     port = target->port;
-    if (!up.host_header.empty()) {
-      t.upstream_host_header.assign(up.host_header);
-    } else if (port == default_port_for(svc.protocol)) {
-      t.upstream_host_header.assign(*host);
+    // Kong's set_host_header: the upstream's host_header (else the target host), plus the
+    // target port unless it is the scheme's default.
+    const std::string& name = up.host_header.empty() ? *host : up.host_header;
+    if (port == default_port_for(svc.protocol)) {
+      t.upstream_host_header.assign(name);
     } else {
       t.upstream_host_header.clear();
-      fmt::format_to(std::back_inserter(t.upstream_host_header), "{}:{}", *host, port);
+      fmt::format_to(std::back_inserter(t.upstream_host_header), "{}:{}", name, port);
     }
   } else {
     t.upstream_host_header.assign(direct.host_header);
