@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Silverback vs nginx reverse-proxy benchmark (Python 3 stdlib only).
 
-One command:  bench/proxy_bench.py [--quick] [--16k] [--syscalls] [--bin PATH]
+One command:  bench/proxy_bench.py [--quick] [--16k] [--syscalls] [--https] [--handshakes]
+              [--bin PATH]
 
 What it does (see bench/README.md for the method and caveats):
   * upstream: one private nginx worker on CPU 0 returning a fixed 100-byte body
@@ -14,7 +15,12 @@ What it does (see bench/README.md for the method and caveats):
   * reports per-target median req/s, p50, p99 and the median of per-round ratios;
   * idle keep-alive memory: 5,000 connections, one request each, held; RSS growth / 5,000;
   * --syscalls: strace -c -f, (22,000 - 2,000 requests) difference / 20,000 for both proxies,
-    plus user-space instructions per request via `perf stat` when available.
+    plus user-space instructions per request via `perf stat` when available;
+  * --https: both proxies terminate TLS (same EC P-256 certificate for bench.test, generated with
+    the openssl CLI; TLS 1.2 + 1.3, Mozilla intermediate ciphers, session tickets on), the
+    upstream stays plain http; every mode above then runs over https;
+  * --handshakes (implies --https): new TLS connections per second, full handshake each (no
+    resumption), one request, response read, close; Python client processes on CPU 0.
 Every process it starts is killed on exit; nothing listens outside 127.0.0.1.
 """
 
@@ -26,6 +32,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -92,14 +99,23 @@ def cleanup():
         stop(p, timeout=5)
 
 
+def client_ssl_context():
+    """No verification (self-signed), no session reuse unless asked: what a benchmark client needs."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def wait_http(url, timeout=10.0, proc=None):
     deadline = time.time() + timeout
     last = None
+    ctx = client_ssl_context() if url.startswith("https:") else None
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} while waiting for {url}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
                 r.read()
                 return r.status
         except Exception as e:  # noqa: BLE001 - retry until the deadline
@@ -218,6 +234,70 @@ PROXY_SERVER = """\
   }}
 """
 
+# Mozilla "intermediate" TLS 1.2 suites, exactly silverback's list (core/net/tls.cpp kCiphers),
+# so both proxies offer the same; TLS 1.3 suites are OpenSSL's default on both.
+TLS_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+               "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+               "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384")
+TLS_NAME = "bench.test"
+
+# One server, so it is also the default server: it serves the certificate for any SNI or none.
+PROXY_SERVER_TLS = """\
+  upstream backend {{
+    server 127.0.0.1:{uport};
+    keepalive 64;
+  }}
+  server {{
+    listen 127.0.0.1:{port} ssl backlog=4096 default_server;
+    server_name {name};
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers {ciphers};
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets on;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+"""
+
+KONG_YAML_CERTS = """\
+certificates:
+  - cert: |
+{cert}
+    key: |
+{key}
+    snis:
+      - name: {name}
+"""
+
+
+def make_certificate(d):
+    """EC P-256 self-signed certificate for TLS_NAME (SAN) with the openssl CLI; (cert, key) paths."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "30", "-subj", f"/CN={TLS_NAME}",
+                    "-addext", f"subjectAltName=DNS:{TLS_NAME}"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def served_certificate(port, sni):
+    """Subject of the certificate the server on port presents for this SNI (None: no SNI)."""
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}"]
+    argv += ["-servername", sni] if sni else ["-noservername"]
+    out = subprocess.run(argv, input="", capture_output=True, text=True, timeout=10).stdout
+    m = re.search(r"^subject=(.*)$", out, re.M)
+    return m.group(1).strip() if m else "?"
+
+
 KONG_YAML = """\
 _format_version: "3.0"
 services:
@@ -262,13 +342,21 @@ class Nginx:
 class Silverback:
     name = "silverback"
 
-    def __init__(self, root, binary, port, aport, uport, cpu, extra):
+    def __init__(self, root, binary, port, aport, uport, cpu, extra, tls=None):
         self.dir = os.path.join(root, "silverback")
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "kong.yaml")
+        listen = f"127.0.0.1:{port}"
         with open(self.conf, "w") as f:
             f.write(KONG_YAML.format(uport=uport))
-        self.argv = [binary, "start", "--workers", "1", "--proxy-listen", f"127.0.0.1:{port}",
+            if tls is not None:  # (cert path, key path): the PEMs as YAML block scalars
+                pems = []
+                for path in tls:
+                    with open(path) as pf:
+                        pems.append("\n".join("      " + ln for ln in pf.read().strip().splitlines()))
+                f.write(KONG_YAML_CERTS.format(cert=pems[0], key=pems[1], name=TLS_NAME))
+                listen += " ssl"
+        self.argv = [binary, "start", "--workers", "1", "--proxy-listen", listen,
                      "--admin-listen", f"127.0.0.1:{aport}", "-c", self.conf,
                      "--log-level", "error"] + extra
         self.aport, self.cpu, self.p = aport, cpu, None
@@ -342,15 +430,16 @@ def _request(port, path):
             f"Accept: */*\r\n\r\n").encode()
 
 
-async def _idle_open(port, path, n, concurrency):
+async def _idle_open(port, path, n, concurrency, tls):
     sem = asyncio.Semaphore(concurrency)
     conns, bad = [], [0]
     req = _request(port, path)
+    ctx = client_ssl_context() if tls else None
 
     async def one():
         async with sem:
             try:
-                r, w = await asyncio.open_connection("127.0.0.1", port)
+                r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
                 w.write(req)
                 st = await asyncio.wait_for(_read_response(r), 30)
                 if st != 200:
@@ -363,16 +452,16 @@ async def _idle_open(port, path, n, concurrency):
     return conns, bad[0]
 
 
-def idle_memory(target, port, path, n, hold_s, log_prefix):
+def idle_memory(target, port, path, n, hold_s, log_prefix, tls=False):
     """Open n keep-alive connections, one request each, hold; RSS growth of the proxy tree."""
     pid = target.pid()
     # warm the proxy (code paths, upstream pool) before the baseline
-    run_wrk(f"http://127.0.0.1:{port}{path}", 1, 50)
+    run_wrk(f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}", 1, 50)
     time.sleep(0.5)
     rss0, fds0 = tree_rss_kib(pid), tree_fds(pid)
     loop = asyncio.new_event_loop()
     try:
-        conns, bad = loop.run_until_complete(_idle_open(port, path, n, 100))
+        conns, bad = loop.run_until_complete(_idle_open(port, path, n, 100, tls))
         loop.run_until_complete(asyncio.sleep(hold_s))
         rss1, fds1 = tree_rss_kib(pid), tree_fds(pid)
         # are they still open? a closed connection reads EOF immediately
@@ -392,13 +481,14 @@ def idle_memory(target, port, path, n, hold_s, log_prefix):
             "open": open_now, "fds": fds1 - fds0}
 
 
-async def _fixed_requests(port, path, total, conns):
+async def _fixed_requests(port, path, total, conns, tls):
     per = [total // conns + (1 if i < total % conns else 0) for i in range(conns)]
     req = _request(port, path)
     bad = [0]
+    ctx = client_ssl_context() if tls else None
 
     async def worker(k):
-        r, w = await asyncio.open_connection("127.0.0.1", port)
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
         for _ in range(k):
             w.write(req)
             if await _read_response(r) != 200:
@@ -409,13 +499,88 @@ async def _fixed_requests(port, path, total, conns):
     return bad[0]
 
 
-def fixed_requests(port, path, total, conns=10):
-    return asyncio.run(_fixed_requests(port, path, total, conns))
+def fixed_requests(port, path, total, conns=10, tls=False):
+    return asyncio.run(_fixed_requests(port, path, total, conns, tls))
+
+
+# ----------------------------------------------------------------------------- handshakes
+
+def _handshake_worker(port, path, duration, warmup, conn_out):
+    """One client process on CPU 0: connect, full TLS handshake (a fresh session every time, so
+    no resumption), one GET with Connection: close, read to EOF, close; for `duration` seconds
+    after `warmup` seconds. Sends (count, errors, latencies_ms, version, cipher) back."""
+    try:
+        os.sched_setaffinity(0, {0})
+    except (AttributeError, OSError):
+        pass
+    ctx = client_ssl_context()
+    req = (f"GET {path} HTTP/1.1\r\nHost: {TLS_NAME}\r\nUser-Agent: sb-bench\r\n"
+           f"Accept: */*\r\nConnection: close\r\n\r\n").encode()
+    count, errors, lat, version, cipher = 0, 0, [], "", ""
+    start = time.monotonic()
+    t_measure, t_end = start + warmup, start + warmup + duration
+    while True:
+        t0 = time.monotonic()
+        if t0 >= t_end:
+            break
+        ok = False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with ctx.wrap_socket(raw, server_hostname=TLS_NAME) as s:
+                    s.sendall(req)
+                    chunks = []
+                    while True:
+                        b = s.recv(65536)
+                        if not b:
+                            break
+                        chunks.append(b)
+                    data = b"".join(chunks)
+                    ok = data.startswith(b"HTTP/1.1 200 ")
+                    if not version:
+                        version, cipher = s.version(), s.cipher()[0]
+        except (OSError, ssl.SSLError):
+            ok = False
+        t1 = time.monotonic()
+        if t0 >= t_measure:
+            if ok:
+                count += 1
+                lat.append((t1 - t0) * 1000)
+            else:
+                errors += 1
+    conn_out.send((count, errors, lat, version, cipher))
+    conn_out.close()
+
+
+def run_handshakes(port, path, duration, warmup, clients):
+    import multiprocessing as mp
+    ctx = mp.get_context("fork")
+    procs, pipes = [], []
+    for _ in range(clients):
+        a, b = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_handshake_worker, args=(port, path, duration, warmup, b))
+        p.start()
+        procs.append(p)
+        pipes.append(a)
+    res = {"count": 0, "errors": 0, "lat": [], "version": "", "cipher": ""}
+    for a, p in zip(pipes, procs):
+        count, errors, lat, version, cipher = a.recv()
+        p.join()
+        res["count"] += count
+        res["errors"] += errors
+        res["lat"] += lat
+        res["version"] = res["version"] or version
+        res["cipher"] = res["cipher"] or cipher
+    res["hps"] = res["count"] / duration
+    lat = sorted(res["lat"])
+    res["p50"] = lat[len(lat) // 2] if lat else float("nan")
+    res["p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+    return res
 
 
 # ----------------------------------------------------------------------------- syscalls
 
-def strace_counts(pids, port, path, total):
+def strace_counts(pids, port, path, total, tls=False):
     """strace -c -f attached to pids while `total` requests go through; {syscall: calls}."""
     outf = tempfile.mktemp(prefix="sb-strace-")
     argv = ["strace", "-c", "-f", "-o", outf]
@@ -423,7 +588,7 @@ def strace_counts(pids, port, path, total):
         argv += ["-p", str(p)]
     st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attach
-    bad = fixed_requests(port, path, total)
+    bad = fixed_requests(port, path, total, tls=tls)
     time.sleep(0.3)
     st.send_signal(signal.SIGINT)
     st.wait(30)
@@ -441,13 +606,13 @@ def strace_counts(pids, port, path, total):
     return counts
 
 
-def perf_instructions(pids, port, path, total):
+def perf_instructions(pids, port, path, total, tls=False):
     if not shutil.which("perf"):
         return None
     argv = ["perf", "stat", "-x,", "-e", "instructions:u", "-p", ",".join(map(str, pids))]
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    fixed_requests(port, path, total)
+    fixed_requests(port, path, total, tls=tls)
     time.sleep(0.2)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=30)
@@ -461,15 +626,15 @@ def perf_instructions(pids, port, path, total):
     return None
 
 
-def syscall_mode(target, port, path, small, large):
+def syscall_mode(target, port, path, small, large, tls=False):
     pids = target.worker_pids()
-    a = strace_counts(pids, port, path, small)
-    b = strace_counts(pids, port, path, large)
+    a = strace_counts(pids, port, path, small, tls)
+    b = strace_counts(pids, port, path, large, tls)
     n = large - small
     per = {k: (b.get(k, 0) - a.get(k, 0)) / n for k in set(a) | set(b)}
     per = {k: v for k, v in per.items() if abs(v) >= 0.005}
-    ia = perf_instructions(pids, port, path, small)
-    ib = perf_instructions(pids, port, path, large)
+    ia = perf_instructions(pids, port, path, small, tls)
+    ib = perf_instructions(pids, port, path, large, tls)
     instr = (ib - ia) / n if ia is not None and ib is not None else None
     return per, instr
 
@@ -492,11 +657,19 @@ def main():
     ap.add_argument("--no-load", action="store_true", help="skip the wrk rounds")
     ap.add_argument("--syscalls", action="store_true",
                     help="also count syscalls (strace) and instructions (perf) per request")
+    ap.add_argument("--https", action="store_true",
+                    help="both proxies terminate TLS (same EC P-256 cert); upstream stays http")
+    ap.add_argument("--handshakes", action="store_true",
+                    help="also new TLS connections/s (full handshake, 1 request, close); implies --https")
+    ap.add_argument("--hs-clients", type=int, default=4,
+                    help="handshake client processes on CPU 0 (default 4)")
     ap.add_argument("--bin", default=None, help="silverback binary (default: build-bench, build)")
     ap.add_argument("--sb-arg", action="append", default=[],
                     help="extra silverback flag, repeatable (e.g. --sb-arg=--upstream-keepalive-max-requests=1000)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     args = ap.parse_args()
+    if args.handshakes:
+        args.https = True
     rounds = args.rounds or (3 if args.quick else 5)
     duration = args.duration or (3 if args.quick else 10)
 
@@ -509,7 +682,7 @@ def main():
                 break
     if binary is None or not os.access(binary, os.X_OK):
         sys.exit("silverback binary not found; build it or pass --bin")
-    for tool in ("nginx", "wrk"):
+    for tool in ("nginx", "wrk") + (("openssl",) if args.https else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found")
 
@@ -526,18 +699,42 @@ def main():
     ratios, p99_ratios, cpu_ratios = [], [], []
     idle = {}
     sysc = {}
+    hs = {"nginx": [], "silverback": []}
+    hs_ratios, hs_cpu_ratios = [], []
+    served = {}
+    scheme = "https" if args.https else "http"
     try:
         up = Nginx("upstream", root, UPSTREAM_SERVER.format(port=uport, body=BODY_100,
                                                               d=os.path.join(root, "upstream")), 0)
         with open(os.path.join(up.dir, "www", "16k.bin"), "wb") as f:
             f.write(BODY_16K)
         up.start(f"http://127.0.0.1:{uport}{path}")
-        ngx = Nginx("nginx", root, PROXY_SERVER.format(port=nport, uport=uport), 1)
-        sb = Silverback(root, binary, sport, aport, uport, 1, args.sb_arg)
+        tls = make_certificate(root) if args.https else None
+        if tls:
+            block = PROXY_SERVER_TLS.format(port=nport, uport=uport, name=TLS_NAME, cert=tls[0],
+                                            key=tls[1], ciphers=TLS_CIPHERS)
+        else:
+            block = PROXY_SERVER.format(port=nport, uport=uport)
+        ngx = Nginx("nginx", root, block, 1)
+        sb = Silverback(root, binary, sport, aport, uport, 1, args.sb_arg, tls)
         urls = {"direct": f"http://127.0.0.1:{uport}{path}",
-                "nginx": f"http://127.0.0.1:{nport}{path}",
-                "silverback": f"http://127.0.0.1:{sport}{path}"}
+                "nginx": f"{scheme}://127.0.0.1:{nport}{path}",
+                "silverback": f"{scheme}://127.0.0.1:{sport}{path}"}
         procs = {"nginx": ngx, "silverback": sb}
+        ports = {"nginx": nport, "silverback": sport}
+
+        if args.https:
+            # Which certificate each proxy presents: wrk sends the URL's host (127.0.0.1) as SNI,
+            # the handshake client sends bench.test.
+            for t in ("nginx", "silverback"):
+                procs[t].start(urls[t])
+                try:
+                    served[t] = {sni or "(none)": served_certificate(ports[t], sni)
+                                 for sni in (TLS_NAME, "127.0.0.1", None)}
+                finally:
+                    procs[t].stop()
+                log(f"certificate served by {t}: " +
+                    ", ".join(f"SNI {k} -> {v}" for k, v in served[t].items()))
 
         if not args.no_load:
             for r in range(rounds):
@@ -579,8 +776,8 @@ def main():
             for t in ("nginx", "silverback"):
                 proc = procs[t].start(urls[t])
                 try:
-                    idle[t] = idle_memory(proc, int(urls[t].split(":")[2].split("/")[0]), path,
-                                          args.idle, 2.0, f"idle {t}")
+                    idle[t] = idle_memory(proc, ports[t], path, args.idle, 2.0, f"idle {t}",
+                                          args.https)
                 finally:
                     procs[t].stop()
 
@@ -588,13 +785,47 @@ def main():
             for t in ("nginx", "silverback"):
                 proc = procs[t].start(urls[t])
                 try:
-                    port = int(urls[t].split(":")[2].split("/")[0])
-                    fixed_requests(port, path, 500)  # warm the upstream pool
-                    sysc[t] = syscall_mode(proc, port, path, 2000, 22000)
+                    port = ports[t]
+                    fixed_requests(port, path, 500, tls=args.https)  # warm the upstream pool
+                    sysc[t] = syscall_mode(proc, port, path, 2000, 22000, args.https)
                     log(f"syscalls {t}: " + ", ".join(
                         f"{k} {v:.2f}" for k, v in sorted(sysc[t][0].items(), key=lambda kv: -kv[1])))
                 finally:
                     procs[t].stop()
+
+        if args.handshakes:
+            for r in range(rounds):
+                order = ["nginx", "silverback"] if r % 2 == 0 else ["silverback", "nginx"]
+                per_round = {}
+                for t in order:
+                    proc = procs[t].start(urls[t])
+                    try:
+                        cpu0 = tree_cpu_ns(proc.pid())
+                        t0 = time.monotonic()
+                        res = run_handshakes(ports[t], path, duration, args.warmup,
+                                             args.hs_clients)
+                        # CPU over the whole client run (warm-up included) / all its connections
+                        cpu1 = tree_cpu_ns(proc.pid())
+                        wall = time.monotonic() - t0
+                        res["cpu_us"] = (cpu1 - cpu0) / 1000 / (res["hps"] * wall) \
+                            if res["count"] else float("nan")
+                        res["cpu_util"] = (cpu1 - cpu0) / 1e9 / wall
+                    finally:
+                        alive = proc.p.poll() is None
+                        procs[t].stop()
+                        if not alive:
+                            log(f"!! {t} died during the handshake run")
+                    hs[t].append(res)
+                    per_round[t] = res
+                    flag = f"  !! errors {res['errors']}" if res["errors"] else ""
+                    log(f"handshakes round {r + 1}/{rounds} {t:10s} {res['hps']:8.0f} conn/s  "
+                        f"p50 {res['p50']:.2f} ms  p99 {res['p99']:.2f} ms  proxy CPU "
+                        f"{res['cpu_us']:.0f} us/conn ({res['cpu_util'] * 100:.0f} % of CPU 1)  "
+                        f"{res['version']} {res['cipher']}{flag}")
+                if per_round["nginx"]["hps"] > 0:
+                    hs_ratios.append(per_round["silverback"]["hps"] / per_round["nginx"]["hps"])
+                    hs_cpu_ratios.append(per_round["silverback"]["cpu_us"] /
+                                         per_round["nginx"]["cpu_us"])
     finally:
         cleanup()
         if not args.keep:
@@ -605,6 +836,12 @@ def main():
     # ------------------------------------------------------------------ report
     print()
     print(f"Command: `{cmd.strip()}`  ")
+    if args.https:
+        print(f"HTTPS to both proxies (plain http to the upstream): EC P-256 certificate for "
+              f"{TLS_NAME}, TLS 1.2 + 1.3, Mozilla intermediate TLS 1.2 ciphers, session tickets "
+              f"on; wrk connects to https://127.0.0.1:PORT (SNI 127.0.0.1). Certificates served: "
+              + "; ".join(f"{t}: " + ", ".join(f"SNI {k} -> `{v}`" for k, v in served[t].items())
+                          for t in served) + ".  ")
     print(f"Body {body}; wrk -t1 -c{args.connections} -d{duration}s --latency, {args.warmup} s "
           f"warm-up, {rounds} alternating rounds; proxy alone on CPU 1, wrk + upstream nginx on "
           f"CPU 0; single worker each; {time.strftime('%Y-%m-%d %H:%M')}; 1-min load average "
@@ -634,8 +871,33 @@ def main():
                   f"{median([x['p99'] for x in xs]):.3f} | {ratio} | {p99r} | {cpu} | {cpur} "
                   f"| {err} |")
         print()
+    if args.handshakes and hs["nginx"]:
+        r0 = hs["nginx"][0]
+        print(f"New TLS connections: {args.hs_clients} Python client processes on CPU 0, each in a "
+              f"loop: connect, full handshake (SNI {TLS_NAME}, no resumption; negotiated "
+              f"{r0['version']} {r0['cipher']}), `GET {path}` with `Connection: close`, read to "
+              f"EOF, close; {args.warmup} s warm-up + {duration} s, {rounds} alternating rounds.")
+        print()
+        print("| new TLS connections | conn/s (median) | p50 ms | p99 ms | conn/s vs nginx "
+              "(median of rounds) | proxy CPU us/conn | CPU vs nginx | proxy CPU 1 busy | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for t, label in (("nginx", "nginx 1.22 proxy"), ("silverback", "silverback")):
+            xs = hs[t]
+            if t == "silverback":
+                ratio = (f"**{median(hs_ratios):.2f}x** (rounds: "
+                         f"{', '.join(f'{r:.2f}' for r in hs_ratios)})")
+                cpur = f"{median(hs_cpu_ratios):.2f}x"
+            else:
+                ratio, cpur = "1.00x", "1.00x"
+            print(f"| {label} | {median([x['hps'] for x in xs]):,.0f} | "
+                  f"{median([x['p50'] for x in xs]):.2f} | {median([x['p99'] for x in xs]):.2f} | "
+                  f"{ratio} | {median([x['cpu_us'] for x in xs]):.0f} | {cpur} | "
+                  f"{median([x['cpu_util'] for x in xs]) * 100:.0f} % | "
+                  f"{sum(x['errors'] for x in xs)} |")
+        print()
     if idle:
-        print(f"| idle keep-alive connections ({args.idle}, one request each) | RSS before KiB "
+        kind = "TLS " if args.https else ""
+        print(f"| idle keep-alive {kind}connections ({args.idle}, one request each) | RSS before KiB "
               "| RSS after KiB | bytes per connection | held open |")
         print("|---|---:|---:|---:|---:|")
         for t in ("nginx", "silverback"):

@@ -128,6 +128,19 @@ void Stream::write_now(const uv_buf_t* bufs, unsigned count) {
 
 void Stream::write_tls(const uv_buf_t* bufs, unsigned count) {
   if (closing_) return;
+  size_t total = 0;
+  for (unsigned i = 0; i < count; ++i) total += bufs[i].len;
+  if (count > 1 && total <= 16 * 1024) {
+    // Small pieces (a chunk-size line, data, CRLF) become one TLS record, not one each.
+    thread_local std::string joined;
+    joined.clear();
+    for (unsigned i = 0; i < count; ++i) joined.append(bufs[i].base, bufs[i].len);
+    if (tls_->write(joined.data(), joined.size(), t_tls_out) != TlsSession::Status::error) {
+      write_raw(t_tls_out);
+    }
+    t_tls_out.clear();
+    return;
+  }
   for (unsigned i = 0; i < count; ++i) {
     if (bufs[i].len == 0) continue;
     // A failure here is sticky in the session and surfaces on the next read.

@@ -529,15 +529,16 @@ TlsSession::Status TlsSession::on_ciphertext(const char* data, size_t len, std::
     Status st = handshake();
     if (st != Status::ok || !handshake_done_) return st;
   }
-  // Until the input is used up (SSL_read only wants more once the BIO has none left).
+  // Until the input is used up (SSL_read only wants more once the BIO has none left). Records
+  // are decrypted into a per-thread scratch buffer and appended, so `plaintext` is never
+  // zero-filled ahead of a read.
   constexpr size_t kChunk = 16 * 1024;
+  thread_local char scratch[kChunk];
   for (;;) {
-    size_t at = plaintext.size();
-    plaintext.resize(at + kChunk);
     size_t got = 0;
     ERR_clear_error();
-    int rc = SSL_read_ex(ssl_.get(), plaintext.data() + at, kChunk, &got);
-    plaintext.resize(at + got);
+    int rc = SSL_read_ex(ssl_.get(), scratch, kChunk, &got);
+    if (got > 0) plaintext.append(scratch, got);
     if (rc == 1) continue;
     int err = SSL_get_error(ssl_.get(), rc);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Status::ok;
