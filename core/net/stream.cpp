@@ -195,7 +195,7 @@ void Stream::write_raw(const uv_buf_t* bufs, unsigned count) {
   uv_buf_t buf = uv_buf_init(req->data.get(), static_cast<unsigned>(req->size));
   req->req.data = req.get();
   if (uv_write(&req->req, s, &buf, 1, &Stream::on_write) == 0) {
-    queued_ += req->size;
+    queued_ += static_cast<uint32_t>(req->size);
     if (queued_ >= kHighWatermark) was_congested_ = true;
     req.release();  // reclaimed in on_write
   }
@@ -352,7 +352,7 @@ void Stream::tls_failed() {
 void Stream::on_write(uv_write_t* req, int status) {
   std::unique_ptr<WriteRequest> w(static_cast<WriteRequest*>(req->data));
   Stream* self = w->stream;
-  self->queued_ -= w->size;
+  self->queued_ -= static_cast<uint32_t>(w->size);
   if (self->closing_) return;
   if (status < 0) {
     self->handler_->on_stream_error(status);

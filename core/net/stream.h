@@ -123,16 +123,17 @@ class Stream : private Deadline {
   uv_tcp_t tcp_;
   StreamHandler* handler_;
   std::unique_ptr<TlsSession> tls_;  // null on plaintext streams
-  size_t queued_ = 0;
-  bool reading_ = false;
-  bool closing_ = false;
-  bool close_when_flushed_ = false;
-  bool shutdown_when_flushed_ = false;
-  bool write_shut_ = false;
-  bool linger_ = false;
-  bool lingering_ = false;
-  bool was_congested_ = false;
-  bool tls_connecting_ = false;  // client TLS: connected, handshake under way
+  uint32_t queued_ = 0;              // bytes waiting in libuv's write queue
+  // Flags as bits: a Stream is embedded in every connection, so its size is idle memory.
+  bool reading_ : 1 = false;
+  bool closing_ : 1 = false;
+  bool close_when_flushed_ : 1 = false;
+  bool shutdown_when_flushed_ : 1 = false;
+  bool write_shut_ : 1 = false;
+  bool linger_ : 1 = false;
+  bool lingering_ : 1 = false;
+  bool was_congested_ : 1 = false;
+  bool tls_connecting_ : 1 = false;  // client TLS: connected, handshake under way
 };
 
 }  // namespace sb::net

@@ -121,20 +121,21 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   uint8_t peer_addr_[16] = {};  // the connecting peer (IPv4 in the first 4 bytes)
   uint8_t peer_family_ = 0;
   uint8_t dns_pending_ = 0;      // DNS answers still to come: keep the object alive for them
-  bool stream_closed_ = false;   // the socket is closed; freed once dns_pending_ is 0
   uint32_t request_serial_ = 0;  // tells a late DNS answer which request it was for
   uint16_t peer_port_ = 0;
   uint16_t local_port_ = 0;
-  bool trusted_ = false;
-  bool https_ = false;   // accepted on an ssl listener
-  bool paused_ = false;  // parser stopped at the end of the current request
-  bool closing_ = false;
-  bool close_after_response_ = false;
-  bool client_eof_ = false;
-  bool tunnel_ = false;
-  bool upstream_eof_ = false;  // tunnel: the upstream finished sending
-  bool upgrading_ = false;     // sent an Upgrade request, waiting for 101
-  enum class Timer { none, keepalive, header, body, send } timer_ = Timer::none;
+  // Flags as bits: the session object is what an idle keep-alive connection costs.
+  bool stream_closed_ : 1 = false;  // the socket is closed; freed once dns_pending_ is 0
+  bool trusted_ : 1 = false;
+  bool https_ : 1 = false;   // accepted on an ssl listener
+  bool paused_ : 1 = false;  // parser stopped at the end of the current request
+  bool closing_ : 1 = false;
+  bool close_after_response_ : 1 = false;
+  bool client_eof_ : 1 = false;
+  bool tunnel_ : 1 = false;
+  bool upstream_eof_ : 1 = false;  // tunnel: the upstream finished sending
+  bool upgrading_ : 1 = false;     // sent an Upgrade request, waiting for 101
+  enum class Timer : uint8_t { none, keepalive, header, body, send } timer_ = Timer::none;
 };
 
 }  // namespace sb::proxy
