@@ -41,16 +41,13 @@ std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::ro
     options.verify = svc.tls_verify.value_or(false);  // Kong's node default: off
     options.verify_depth = svc.tls_verify_depth.value_or(-1);
     for (const auto& id : svc.ca_certificates) {
-      for (const auto& ca : snap->config.ca_certificates) {
-        if (ca.id == id) options.ca_pems.push_back(ca.cert);
-      }
+      if (const auto* ca = snap->config.find_ca_certificate(id))
+        options.ca_pems.push_back(ca->cert);
     }
     if (svc.client_certificate) {
-      for (const auto& cert : snap->config.certificates) {
-        if (cert.id == *svc.client_certificate) {
-          options.client_cert_pem = cert.cert;
-          options.client_key_pem = cert.key;
-        }
+      if (const auto* cert = snap->config.find_certificate(*svc.client_certificate)) {
+        options.client_cert_pem = cert->cert;
+        options.client_key_pem = cert->key;
       }
     }
     std::string error;

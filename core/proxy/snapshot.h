@@ -32,6 +32,11 @@ struct Snapshot {
   std::unordered_map<std::string, int> upstream_by_name;          // index into config.upstreams
   std::vector<ServiceTarget> service_targets;                     // parallel to config.services
   std::shared_ptr<const sb::net::CertificateStore> certificates;  // served by SNI
+
+  // The precomputed target of one of this Snapshot's services.
+  const ServiceTarget& target_of(const sb::config::Service& svc) const {
+    return service_targets[static_cast<size_t>(&svc - config.services.data())];
+  }
   uint64_t generation = 0;
 };
 
