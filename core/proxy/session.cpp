@@ -540,8 +540,7 @@ void ClientSession::connect_upstream() {
   Transaction& t = *txn_;
   const Snapshot& snap = *t.snapshot;
   const auto& svc = *t.match.service;
-  const ServiceTarget& direct =
-      snap.service_targets[static_cast<size_t>(&svc - snap.config.services.data())];
+  const ServiceTarget& direct = snap.target_of(svc);
   ++t.tries;
   t.upstream_start_ms = uv_now(worker_->loop());
   const std::string* host = &svc.host;
@@ -613,18 +612,16 @@ void ClientSession::connect_to(const sockaddr_storage& address) {
   // without port; none for an IP literal). Both make connections different in the pool.
   const Snapshot& snap = *t.snapshot;
   const auto& svc = *t.match.service;
-  SSL_CTX* tls =
-      snap.service_targets[static_cast<size_t>(&svc - snap.config.services.data())].tls.get();
+  SSL_CTX* tls = snap.target_of(svc).tls.get();
   std::string_view sni;
   if (tls != nullptr) {
+    // TlsSession::client leaves IP literals out of SNI and verifies them as IPs.
     sni = t.upstream_host_header;
     if (!sni.empty() && sni.front() == '[') {
-      sni = {};  // IPv6 literal
+      sni = sni.substr(1, sni.find(']') - 1);  // [v6]:port
     } else if (auto colon = sni.rfind(':'); colon != std::string_view::npos) {
       sni = sni.substr(0, colon);
     }
-    sockaddr_storage probe;
-    if (Resolver::parse_ip(std::string(sni), 0, &probe)) sni = {};
     t.pool_key += '|';
     t.pool_key.append(sni);
     t.pool_key += '|';

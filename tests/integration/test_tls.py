@@ -322,6 +322,13 @@ ca_certificates:
       - name: up-ok
         paths: [/up-ok]
         preserve_host: true
+  - name: up-ip-verify
+    url: {up}:{up_port}
+    tls_verify: true
+    ca_certificates: [{IDS['ca']}]
+    routes:
+      - name: up-ip-verify
+        paths: [/up-ip-verify]
   - name: up-bad-ca
     url: {up}:{up_port}
     tls_verify: true
@@ -658,6 +665,14 @@ class TlsGatewayTest(GatewayTestCase):
         r = request(self.port, "GET", "/up-ok/v", host="not-upstream.test")
         self.assertKongError(r, 502, MSG_502, "plain")
         self.assertEqual(len(self.up_ca.requests), n)
+
+    def test_upstream_tls_verify_checks_an_ip_literal_host(self):
+        # The service host is 127.0.0.1 and the certificate (right CA) names only upstream.test:
+        # with tls_verify the IP must be checked against the certificate, so this fails.
+        n = len(self.up_ca.requests)
+        r = request(self.port, "GET", "/up-ip-verify/v")
+        self.assertKongError(r, 502, MSG_502, "plain")
+        self.assertEqual(len(self.up_ca.requests), n, "request must not reach the upstream")
 
     def test_upstream_tls_verify_depth(self):
         n = len(self.up_deep.requests)
