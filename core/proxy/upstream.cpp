@@ -346,7 +346,7 @@ void Resolver::resolve(const std::string& host, int port, Callback cb) {
     cb(0, &addr);
     return;
   }
-  uint64_t now = uv_now(worker_->loop());
+  uint64_t now = uv_now(loop_);
   if (auto it = cache_.find(host); it != cache_.end() && it->second.expires_ms > now) {
     addr = it->second.addr;
     set_port(&addr, port);
@@ -362,8 +362,8 @@ void Resolver::resolve(const std::string& host, int port, Callback cb) {
   struct addrinfo hints {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  int rc = uv_getaddrinfo(worker_->loop(), &lookup->req, &Resolver::on_resolved,
-                          lookup->host.c_str(), nullptr, &hints);
+  int rc = uv_getaddrinfo(loop_, &lookup->req, &Resolver::on_resolved, lookup->host.c_str(),
+                          nullptr, &hints);
   if (rc != 0) {
     lookup->cb(rc, nullptr);
     return;
@@ -391,7 +391,7 @@ void Resolver::on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* r
   std::memcpy(&entry.addr, pick->ai_addr, pick->ai_addrlen);
   uv_freeaddrinfo(res);
   Resolver* self = lookup->resolver;
-  entry.expires_ms = uv_now(self->worker_->loop()) + kDnsTtlMs;
+  entry.expires_ms = uv_now(self->loop_) + kDnsTtlMs;
   self->cache_[lookup->host] = entry;
   sockaddr_storage addr = entry.addr;
   set_port(&addr, lookup->port);

@@ -144,7 +144,9 @@ class UpstreamPool {
 class Resolver {
  public:
   using Callback = std::function<void(int status, const sockaddr_storage* addr)>;
-  explicit Resolver(Worker* worker) : worker_(worker) {}
+  // Needs only the loop (not a Worker), so loop-level clients such as HttpClient and tests can
+  // own one.
+  explicit Resolver(uv_loop_t* loop) : loop_(loop) {}
   // Calls `cb` (possibly synchronously) with the first address of `host`, port set.
   void resolve(const std::string& host, int port, Callback cb);
   static bool parse_ip(const std::string& host, int port, sockaddr_storage* out);
@@ -156,7 +158,7 @@ class Resolver {
   };
   struct Lookup;
   static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
-  Worker* worker_;
+  uv_loop_t* loop_;
   std::unordered_map<std::string, Entry> cache_;
 };
 

@@ -21,7 +21,7 @@ Worker::Worker(const Settings& settings, int index, Role role,
   uv_async_init(&loop_, async_.get(), &Worker::on_async);
   async_->data = this;
   pool_ = std::make_unique<UpstreamPool>(this);
-  resolver_ = std::make_unique<Resolver>(this);
+  resolver_ = std::make_unique<Resolver>(&loop_);
   if (RAND_bytes(reinterpret_cast<unsigned char*>(rng_), sizeof(rng_)) != 1) {
     rng_[0] = static_cast<uint64_t>(std::time(nullptr)) ^ 0x9E3779B97F4A7C15ull;
     rng_[1] = reinterpret_cast<uintptr_t>(this);
