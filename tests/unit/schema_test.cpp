@@ -1,12 +1,14 @@
-// Value (and, as they land, the Lua-pattern matcher and the schema engine), checked against
+// Value and the Lua-pattern matcher (and, as it lands, the schema engine), checked against
 // Kong's behaviour and messages.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "config/lua_pattern.h"
 #include "config/value.h"
 
 namespace sb::config {
@@ -74,6 +76,100 @@ TEST(ValueTest, EqualityFollowsLua) {
   EXPECT_NE(Value::of_bool(false), Value{});
   EXPECT_EQ(Value::array({Value::of_int(1)}), Value::array({Value::of_number(1)}));
   EXPECT_DOUBLE_EQ(Value::of_int(7).as_double(), 7.0);
+}
+
+// --- Lua patterns ------------------------------------------------------------------------------
+
+bool lm(std::string_view s, std::string_view p) {
+  EXPECT_EQ(lua_pattern_error(p), "") << p;
+  LuaMatch m = lua_pattern_match(s, p);
+  EXPECT_NE(m, LuaMatch::kError) << s << " / " << p;
+  return m == LuaMatch::kMatch;
+}
+
+TEST(SchemaLuaPattern, ClassesAndComplements) {
+  EXPECT_TRUE(lm("GET", "^%u+$"));
+  EXPECT_FALSE(lm("Get", "^%u+$"));
+  EXPECT_TRUE(lm("abc", "^%l+$"));
+  EXPECT_TRUE(lm("a1_", "^%w%d_$"));
+  EXPECT_TRUE(lm("dead", "^%x+$"));
+  EXPECT_FALSE(lm("beef!", "^%x+$"));
+  EXPECT_TRUE(lm(" \t", "^%s+$"));
+  EXPECT_TRUE(lm("!?", "^%p%p$"));
+  EXPECT_TRUE(lm("\x01", "^%c$"));
+  EXPECT_TRUE(lm("abc", "^%A*abc$"));
+  EXPECT_FALSE(lm("a1", "^%D+$"));
+  EXPECT_TRUE(lm(std::string_view("a\0b", 3), "a%zb"));
+  EXPECT_TRUE(lm("a.b", "^a%.b$"));
+  EXPECT_FALSE(lm("axb", "^a%.b$"));
+  EXPECT_TRUE(lm("axb", "^a.b$"));
+  EXPECT_TRUE(lm("g", "^%g$"));  // an unknown class letter is the letter itself (Lua 5.1)
+}
+
+TEST(SchemaLuaPattern, SetsRangesAndNegation) {
+  EXPECT_TRUE(lm("key:value", "^[^:]+:.*$"));
+  EXPECT_FALSE(lm(":value", "^[^:]+:.*$"));
+  EXPECT_TRUE(lm("b", "^[a-c]$"));
+  EXPECT_FALSE(lm("d", "^[a-c]$"));
+  EXPECT_TRUE(lm("]", "^[]]$"));  // first character of a set is literal
+  EXPECT_TRUE(lm("-", "^[a-]$"));
+  EXPECT_TRUE(lm("5", "^[%d]$"));
+  EXPECT_TRUE(lm("x", "^[^%d]$"));
+  EXPECT_TRUE(lm("_-", "^[%w%-_]+$"));
+  EXPECT_FALSE(lm("a b", "^[%w%-_]+$"));
+}
+
+TEST(SchemaLuaPattern, QuantifiersAndAnchors) {
+  EXPECT_TRUE(lm("", "^a*$"));
+  EXPECT_FALSE(lm("", "^a+$"));
+  EXPECT_TRUE(lm("color", "^colou?r$"));
+  EXPECT_TRUE(lm("<a><b>", "^<.->"));
+  EXPECT_TRUE(lm("aaab", "^a-b$"));
+  EXPECT_TRUE(lm("xx//yy", "//"));  // unanchored search
+  EXPECT_FALSE(lm("/a/b", "//"));
+  EXPECT_TRUE(lm("a$b", "a$b"));  // `$` not at the end is literal
+  EXPECT_TRUE(lm("x^", "x^"));    // `^` not at the start is literal
+  EXPECT_FALSE(lm("ab", "^b"));
+  EXPECT_TRUE(lm("ab", "b$"));
+  EXPECT_FALSE(lm("ba", "b$"));
+}
+
+TEST(SchemaLuaPattern, CapturesBalanceAndFrontier) {
+  EXPECT_TRUE(lm("abab", "^(ab)%1$"));
+  EXPECT_FALSE(lm("abac", "^(ab)%1$"));
+  EXPECT_TRUE(lm("x", "()x"));
+  EXPECT_TRUE(lm("f(a(b)c)", "^f%b()$"));
+  EXPECT_FALSE(lm("f(a(b c", "^f%b()$"));
+  EXPECT_TRUE(lm("THE (quick) fox", "%f[%a]%a+"));
+  EXPECT_TRUE(lm("hello world", "%f[%w]world"));
+  EXPECT_FALSE(lm("helloworld", "%f[%w]world"));
+}
+
+TEST(SchemaLuaPattern, MalformedPatternsAreReported) {
+  EXPECT_EQ(lua_pattern_error("abc%"), "malformed pattern (ends with '%')");
+  EXPECT_EQ(lua_pattern_error("[abc"), "malformed pattern (missing ']')");
+  EXPECT_EQ(lua_pattern_error("[]"), "malformed pattern (missing ']')");
+  EXPECT_EQ(lua_pattern_error("(ab"), "unfinished capture");
+  EXPECT_EQ(lua_pattern_error("ab)"), "invalid pattern capture");
+  EXPECT_EQ(lua_pattern_error("(a)%2"), "invalid capture index");
+  EXPECT_EQ(lua_pattern_error("(a%1)"), "invalid capture index");
+  EXPECT_EQ(lua_pattern_error("%b("), "missing arguments to '%b'");
+  EXPECT_EQ(lua_pattern_error("%fa"), "missing '[' after '%f' in pattern");
+  EXPECT_EQ(lua_pattern_error(std::string(2000, 'a')), "pattern too long (limit 1024 bytes)");
+  EXPECT_EQ(lua_pattern_match("abc", "[abc"), LuaMatch::kError);
+}
+
+TEST(SchemaLuaPattern, PathologicalBacktrackingIsBounded) {
+  std::string s(5000, 'a');
+  auto start = std::chrono::steady_clock::now();
+  size_t used = 0;
+  LuaMatch m = lua_pattern_match(s, "a*a*a*a*a*a*b", 1'000'000, &used);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(m, LuaMatch::kError);
+  EXPECT_EQ(used, 1'000'000u);
+  EXPECT_LT(took, std::chrono::seconds(2));
+  EXPECT_EQ(lua_pattern_match("abc", "^abc$", 1'000'000, &used), LuaMatch::kMatch);
+  EXPECT_LT(used, 20u);
 }
 
 }  // namespace
