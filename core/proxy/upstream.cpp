@@ -231,7 +231,9 @@ int UpstreamConn::on_head(sb::http::MessageHead& head) {
   if (head.status >= 100 && head.status < 200 && head.status != 101) return 0;  // skip 1xx
   keep_alive_ = head.keep_alive;
   if (client_) client_->on_upstream_head(head);
-  return 0;
+  // 204 and 304 never have a body, whatever Content-Length says (llhttp only knows that when
+  // the header is absent): without this the exchange would wait for bytes that never come.
+  return head.status == 204 || head.status == 304 ? 1 : 0;
 }
 
 void UpstreamConn::on_body(const char* data, size_t len) {

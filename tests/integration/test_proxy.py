@@ -53,6 +53,9 @@ def scripted(req):
         return Reply(b"HTTP/1.1 204 No Content\r\nX-Empty: 1\r\n\r\n")
     if path == "/304":
         return Reply(b"HTTP/1.1 304 Not Modified\r\nETag: \"abc\"\r\n\r\n")
+    if path == "/304-length":
+        # A 304 may carry the Content-Length of the representation; it still has no body.
+        return Reply(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n")
     if path == "/slow":
         r = echo_reply(req)
         r.delay = 0.3
@@ -311,6 +314,16 @@ class ProxyTest(GatewayTestCase):
             r = c.request("GET", "/p/echo")
             self.assertEqual(r.status, 200)
             self.assertEqual(r.json()["target"], "/echo")
+
+    def test_304_with_content_length_has_no_body(self):
+        with RawClient(self.port, timeout=3) as c:
+            t0 = time.monotonic()
+            c.send(b"GET /p/304-length HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = c.read_head()
+            self.assertIn(b"304 Not Modified", head)
+            self.assertLess(time.monotonic() - t0, 2)  # not after a read timeout
+            r = c.request("GET", "/p/echo")  # the connection is still usable
+            self.assertEqual(r.status, 200)
 
     def test_expect_100_continue(self):
         n = self.count()
