@@ -49,6 +49,7 @@ size_t MessageHead::count(std::string_view name) const {
 
 void MessageHead::clear() {
   arena_.clear();
+  edits_.clear();
   fields_.clear();
   target_ = {};
   reason_ = {};
@@ -64,7 +65,25 @@ void MessageHead::clear() {
 void MessageHead::release() {
   clear();
   std::string().swap(arena_);
+  std::string().swap(edits_);
   std::vector<Field>().swap(fields_);
+}
+
+void MessageHead::add_field(std::string_view name, std::string_view value) {
+  if (name.empty()) return;
+  Field f;
+  f.name = {static_cast<uint32_t>(edits_.size()) | kEdited, static_cast<uint32_t>(name.size())};
+  edits_.append(name);
+  f.value = {static_cast<uint32_t>(edits_.size()) | kEdited, static_cast<uint32_t>(value.size())};
+  edits_.append(value);
+  fields_.push_back(f);
+  in_value_ = true;
+}
+
+size_t MessageHead::remove_fields(std::string_view name) {
+  size_t before = fields_.size();
+  std::erase_if(fields_, [&](const Field& f) { return iequals(view(f.name), name); });
+  return before - fields_.size();
 }
 
 void MessageHead::append(Span& span, const char* p, size_t n) {

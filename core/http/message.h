@@ -56,10 +56,27 @@ class MessageHead {
   void append_value(const char* p, size_t n);
   void trim_last_value();
 
+  // Editing side, used by plugins (kong.service.request / kong.response headers). Appends to the
+  // arena, so views taken earlier may dangle afterwards.
+  void add_field(std::string_view name, std::string_view value);
+  size_t remove_fields(std::string_view name);  // every field of that name; returns how many
+  void set_field(std::string_view name, std::string_view value) {
+    remove_fields(name);
+    add_field(name, value);
+  }
+  void clear_reason() { reason_ = {}; }
+
  private:
-  std::string_view view(Span s) const { return {arena_.data() + s.offset, s.length}; }
+  // Fields added by plugins live in `edits_` (offset flagged with kEdited), so editing never
+  // moves the parsed arena that the request's other views (path, query, Host) point into.
+  static constexpr uint32_t kEdited = 0x80000000u;
+  std::string_view view(Span s) const {
+    return (s.offset & kEdited) ? std::string_view(edits_.data() + (s.offset & ~kEdited), s.length)
+                                : std::string_view(arena_.data() + s.offset, s.length);
+  }
   void append(Span& span, const char* p, size_t n);
   std::string arena_;
+  std::string edits_;
   Span target_;
   Span reason_;
   std::vector<Field> fields_;
