@@ -298,6 +298,20 @@ class Loader {
   void route(const YAML::Node& n, const std::string& path, int parent_service);
   void consumer(const YAML::Node& n, const std::string& path);
   void plugin(const YAML::Node& n, const std::string& path, PluginX::Parent parent, int idx);
+  void plugin_entity(const YAML::Node& n, const std::string& path, const std::string& key,
+                     int consumer);
+  void resolve_entities();
+  bool plugin_entity_key(std::string_view key) const {
+    return opts_.catalog != nullptr && opts_.catalog->entity_schema(key) != nullptr;
+  }
+  void add_schema_errors(const std::vector<SchemaError>& errs, const YAML::Node& at,
+                         const std::string& entity, const std::string& prefix) {
+    for (const auto& e : errs) {
+      SourcePos pos = e.pos.line > 0 ? e.pos : pos_of(at);
+      std::string field = e.field.empty() ? prefix.substr(0, prefix.size() - 1) : prefix + e.field;
+      errors_.push_back(Error{file_, pos, entity, std::move(field), e.message});
+    }
+  }
   void upstream(const YAML::Node& n, const std::string& path);
   void target(const YAML::Node& n, const std::string& path, int parent);
   void certificate(const YAML::Node& n, const std::string& path);
@@ -317,6 +331,13 @@ class Loader {
   void generate_ids();
   void resolve();
 
+  struct EntityRowX {
+    int parent = -1;  // nesting consumer
+    std::string label;
+    YAML::Node node;
+    bool has_id = false;
+  };
+  std::vector<EntityRowX> entity_x_;
   std::string file_;
   const LoadOptions& opts_;
   std::unordered_set<std::string> enabled_;
@@ -971,6 +992,15 @@ void Loader::consumer(const YAML::Node& n, const std::string& path) {
     each(*v, r, "plugins", path, [&](const YAML::Node& el, const std::string& p) {
       plugin(el, p, PluginX::kConsumer, index);
     });
+  // Plugin entities nested under their consumer (keyauth_credentials, ...), as Kong allows.
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (it->first.Type() != YAML::NodeType::Scalar) continue;
+    const std::string key = it->first.Scalar();
+    if (!plugin_entity_key(key)) continue;
+    if (auto v = r.get(key))
+      each(*v, r, key, path,
+           [&](const YAML::Node& el, const std::string& p) { plugin_entity(el, p, key, index); });
+  }
   r.finish();
 }
 
@@ -1060,7 +1090,22 @@ void Loader::plugin(const YAML::Node& n, const std::string& path, PluginX::Paren
       p.protocols = *v;
     }
   }
-  if (auto v = r.get("config")) {
+  const PluginSchema* schema =
+      opts_.catalog != nullptr ? opts_.catalog->plugin_schema(p.name) : nullptr;
+  if (schema != nullptr && schema->config) {
+    // Validated against the plugin's schema, defaults filled (Kong stores it that way).
+    auto v = r.get("config");
+    if (v && kind_of(*v) != Kind::kMap) {
+      r.error("config", "expected a record");
+    } else {
+      auto value = std::make_shared<Value>();
+      std::vector<SchemaError> errs;
+      schema->config->validate(v ? *v : YAML::Node(), value.get(), &errs);
+      add_schema_errors(errs, v ? *v : n, r.entity(), "config.");
+      p.config_json = value->to_json();
+      p.config = std::move(value);
+    }
+  } else if (auto v = r.get("config")) {
     if (kind_of(*v) != Kind::kMap) {
       r.error("config", "expected a record");
     } else {
@@ -1076,11 +1121,116 @@ void Loader::plugin(const YAML::Node& n, const std::string& path, PluginX::Paren
   x.route = r.ref("route");
   x.service = r.ref("service");
   x.consumer = r.ref("consumer");
+  if (schema != nullptr) {
+    // Kong's typedefs.no_consumer / no_route / no_service.
+    if (schema->no_consumer && (x.consumer.set || parent == PluginX::kConsumer))
+      r.error("consumer", "value must be null");
+    if (schema->no_route && (x.route.set || parent == PluginX::kRoute))
+      r.error("route", "value must be null");
+    if (schema->no_service && (x.service.set || parent == PluginX::kService))
+      r.error("service", "value must be null");
+  }
   x.label = r.entity();
   x.node = n;
   cfg_.plugins.push_back(std::move(p));
   plugin_x_.push_back(std::move(x));
   r.finish();
+}
+
+// A row of a plugin-declared entity, validated against the plugin's entity schema.
+void Loader::plugin_entity(const YAML::Node& n, const std::string& path, const std::string& key,
+                           int consumer) {
+  const EntitySchema* schema = opts_.catalog->entity_schema(key);
+  EntityRow row;
+  row.entity = key;
+  row.pos = pos_of(n);
+  row.consumer = consumer;
+  EntityRowX x;
+  x.parent = consumer;
+  x.label = path;
+  x.node = n;
+  x.has_id = n["id"].IsDefined() && !n["id"].IsNull();
+  std::vector<SchemaError> errs;
+  schema->record->validate(n, &row.row, &errs);
+  // Nested rows take their consumer from the parent, as Kong's declarative loader does.
+  if (consumer >= 0) {
+    std::erase_if(errs, [](const SchemaError& e) {
+      return e.field == "consumer" && e.message == "required field missing";
+    });
+  }
+  add_schema_errors(errs, n, path, "");
+  cfg_.entity_rows.push_back(std::move(row));
+  entity_x_.push_back(std::move(x));
+}
+
+// Consumer references and ids of plugin entity rows, once every consumer is known.
+void Loader::resolve_entities() {
+  if (cfg_.entity_rows.empty()) return;
+  std::unordered_map<std::string, int> consumers;
+  for (size_t i = 0; i < cfg_.consumers.size(); ++i) {
+    consumers.emplace(cfg_.consumers[i].id, static_cast<int>(i));
+    if (!cfg_.consumers[i].username.empty())
+      consumers.emplace(cfg_.consumers[i].username, static_cast<int>(i));
+  }
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < cfg_.entity_rows.size(); ++i) {
+    EntityRow& row = cfg_.entity_rows[i];
+    const EntityRowX& x = entity_x_[i];
+    const EntitySchema* schema = opts_.catalog->entity_schema(row.entity);
+    for (const auto& [field, target] : schema->foreign) {
+      if (target != "consumers") continue;
+      Value* ref = row.row.get(field);
+      int idx = x.parent;
+      if (ref != nullptr && ref->kind == Value::Kind::string) {
+        auto it = consumers.find(ref->s);
+        if (it == consumers.end() || (x.parent >= 0 && it->second != x.parent)) {
+          add(x.node, x.label, field,
+              fmt::format("invalid reference '{}: {}' (no such entry in 'consumers')", field,
+                          ref->s));
+          continue;
+        }
+        idx = it->second;
+      }
+      if (idx < 0) continue;
+      row.consumer = idx;
+      Value id = Value::object();
+      id.set("id", Value::of_string(cfg_.consumers[static_cast<size_t>(idx)].id));
+      row.row.set(field, std::move(id));
+    }
+    // Ids: as given; else derived from the cache key so they stay stable across reloads
+    // (rate-limiting by credential keys its counters by the credential id).
+    Value* id = row.row.get("id");
+    if (x.has_id && id != nullptr && id->kind == Value::Kind::string) {
+      row.id = id->s;
+    } else {
+      std::string ck;
+      for (const auto& f : schema->cache_key) {
+        const Value* v = row.row.get(f);
+        ck += ':';
+        if (v != nullptr && v->kind == Value::Kind::string) ck += v->s;
+        if (v != nullptr && v->kind == Value::Kind::object && v->get("id") != nullptr)
+          ck += v->get("id")->s;
+      }
+      row.id = schema->cache_key.empty() || ck.empty() ? checks::random_uuid()
+                                                       : entity_uuid(row.entity.c_str(), ck);
+      row.row.set("id", Value::of_string(row.id));
+    }
+    if (!seen.insert(row.entity + '\0' + row.id).second) {
+      add(x.node, x.label, "",
+          fmt::format("uniqueness violation: '{}' entity with primary key set to '{}' already "
+                      "declared",
+                      row.entity, row.id));
+    }
+    for (const auto& f : schema->unique_fields) {
+      const Value* v = row.row.get(f);
+      if (v == nullptr || v->kind != Value::Kind::string) continue;
+      if (!seen.insert(row.entity + '\0' + f + '\0' + v->s).second) {
+        add(x.node, x.label, "",
+            fmt::format("uniqueness violation: '{}' entity with {} set to '{}' already declared",
+                        row.entity, f, v->s));
+      }
+    }
+  }
 }
 
 void Loader::healthchecks(Record& up, Healthchecks& hc) {
@@ -1601,7 +1751,7 @@ void Loader::top_level(const YAML::Node& root) {
   for (auto it = root.begin(); it != root.end(); ++it) {
     if (it->first.Type() != YAML::NodeType::Scalar) continue;
     const std::string key = it->first.Scalar();
-    if (!entity_key_supported(key)) continue;
+    if (!entity_key_supported(key) && !plugin_entity_key(key)) continue;
     YAML::Node v = it->second;
     r.get(key);
     auto on = [&](auto fn) {
@@ -1627,6 +1777,8 @@ void Loader::top_level(const YAML::Node& root) {
       on([&](const YAML::Node& el, const std::string& p) { ca_certificate(el, p); });
     } else if (key == "vaults") {
       on([&](const YAML::Node& el, const std::string& p) { vault(el, p); });
+    } else if (plugin_entity_key(key)) {
+      on([&](const YAML::Node& el, const std::string& p) { plugin_entity(el, p, key, -1); });
     } else {
       on([&](const YAML::Node& el, const std::string& p) { light(el, p, key); });
     }
@@ -1978,6 +2130,7 @@ LoadResult Loader::run(std::string_view text) {
       top_level(root);
       generate_ids();
       resolve();
+      resolve_entities();
     }
   } catch (const std::exception& e) {
     errors_.push_back(Error{file_, {}, "", "", fmt::format("internal error: {}", e.what())});

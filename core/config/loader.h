@@ -7,14 +7,27 @@
 #include <vector>
 
 #include "config/model.h"
+#include "config/schema.h"
 
 namespace sb::config {
+
+// What the plugin host knows about loaded plugins: their config schemas and the entities they
+// declare (kong.yaml keys such as keyauth_credentials).
+class PluginCatalog {
+ public:
+  virtual ~PluginCatalog() = default;
+  virtual const PluginSchema* plugin_schema(std::string_view name) const = 0;
+  virtual const EntitySchema* entity_schema(std::string_view key) const = 0;
+};
 
 struct LoadOptions {
   // Plugin names the node has enabled (Kong's `plugins` setting, expanded). A plugin entity whose
   // name is not here is an error: "plugin 'x' not enabled; add it to the 'plugins' configuration
   // property".
   std::vector<std::string> enabled_plugins;
+  // Validates plugin configs and plugin entities; without it `config` is kept unvalidated and
+  // plugin entity keys are unknown fields.
+  const PluginCatalog* catalog = nullptr;
 };
 
 struct LoadResult {

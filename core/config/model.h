@@ -6,19 +6,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-namespace sb::config {
+#include "config/source_pos.h"
+#include "config/value.h"
 
-// Where an entity or field came from in the source file (1-based; 0 = unknown).
-struct SourcePos {
-  int line = 0;
-  int column = 0;
-};
+namespace sb::config {
 
 struct Service {
   std::string id;    // UUID; generated deterministically (UUIDv5) when absent
@@ -173,7 +171,20 @@ struct Plugin {
   int consumer = -1;  // index into Config::consumers
   std::vector<std::string> protocols = {"grpc", "grpcs", "http", "https"};
   std::string config_json;  // the `config` record re-encoded as JSON ("{}" when absent)
+  // The validated config with defaults filled (Kong's stored form), when the plugin's schema
+  // is known; what the plugin compiles.
+  std::shared_ptr<const Value> config;
   std::vector<std::string> tags;
+  SourcePos pos;
+};
+
+// A row of an entity a plugin declares (e.g. key-auth's keyauth_credentials), validated
+// against the plugin's entity schema; foreign keys to consumers are stored as {"id": ...}.
+struct EntityRow {
+  std::string entity;  // the kong.yaml key
+  std::string id;
+  int consumer = -1;  // index into Config::consumers when the entity references one
+  Value row;
   SourcePos pos;
 };
 
@@ -233,6 +244,7 @@ struct Config {
   std::vector<Sni> snis;
   std::vector<CaCertificate> ca_certificates;
   std::vector<Vault> vaults;
+  std::vector<EntityRow> entity_rows;  // plugin entities, top-level and nested, in file order
 
   // Lookups by id (linear; for building per-snapshot indexes, not per request).
   const Certificate* find_certificate(std::string_view id) const {

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/model.h"
+#include "config/source_pos.h"
 
 namespace YAML {
 class Node;
