@@ -12,6 +12,8 @@
 #include "admin/admin.h"
 #include "common/log.h"
 #include "config/loader.h"
+#include "plugins/registry.h"
+#include "proxy/pdk.h"
 #include "proxy/server.h"
 #include "proxy/settings.h"
 
@@ -40,7 +42,9 @@ Options (each also read from Kong's environment variable shown; flags win):
   -c, --conf FILE               declarative config (KONG_DECLARATIVE_CONFIG)
   --proxy-listen LIST           default 0.0.0.0:8000 (KONG_PROXY_LISTEN)
   --admin-listen LIST           default 127.0.0.1:8001 (KONG_ADMIN_LISTEN); "off" disables
-  --plugins-dir DIR             where plugin .so files are found (used by the plugin host)
+  --plugins LIST                plugins to load: names, "bundled", "off" (KONG_PLUGINS)
+  --plugins-dir DIR             extra directories (':'-separated) searched for NAME.so first
+                                (KONG_PLUGINS_DIR)
   --workers N                   event-loop threads, default: number of cores
                                 (KONG_NGINX_WORKER_PROCESSES, "auto" = cores)
   --router-flavor F             traditional (default) | traditional_compatible
@@ -61,11 +65,15 @@ Options (each also read from Kong's environment variable shown; flags win):
   -h, --help                    this help
 )";
 
-constexpr std::string_view kConfigHelp = R"(Usage: silverback config parse FILE
+constexpr std::string_view kConfigHelp = R"(Usage: silverback config parse FILE [options]
 
 Validates a declarative configuration (kong.yaml / kong.json) without starting anything.
 Exit 0 and a summary when valid; exit 1 and every problem (file:line:column, entity, field,
-reason) when not.
+reason) when not. Plugin entries are validated against the loaded plugins' schemas.
+
+Options:
+  --plugins LIST                plugins to load: names, "bundled", "off" (KONG_PLUGINS)
+  --plugins-dir DIR             extra directories searched for NAME.so (KONG_PLUGINS_DIR)
 )";
 
 constexpr std::string_view kVersionHelp = R"(Usage: silverback version
@@ -124,6 +132,16 @@ bool apply_setting(sb::proxy::Settings& s, std::string_view key, std::string_vie
     return parse_listen_list(value, s.admin_listen, error);
   } else if (key == "plugins_dir") {
     s.plugins_dir = std::string(value);
+  } else if (key == "plugins") {
+    s.plugins.clear();
+    std::string_view rest = value;
+    while (true) {
+      size_t comma = rest.find(',');
+      std::string_view item = sb::http::trim(rest.substr(0, comma));
+      if (!item.empty()) s.plugins.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
   } else if (key == "workers") {
     if (value == "auto") {
       s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -219,6 +237,8 @@ int cmd_start(int argc, char** argv) {
       {"KONG_REAL_IP_RECURSIVE", "real_ip_recursive"},
       {"KONG_HEADERS", "headers"},
       {"KONG_LOG_LEVEL", "log_level"},
+      {"KONG_PLUGINS", "plugins"},
+      {"KONG_PLUGINS_DIR", "plugins_dir"},
   };
   for (const auto& [env, key] : kEnv) {
     if (const char* v = std::getenv(env); v != nullptr && *v != '\0') {
@@ -273,7 +293,32 @@ int cmd_config(int argc, char** argv) {
     fmt::print("{}", kConfigHelp);
     return argc < 2 ? 1 : 0;
   }
-  auto result = sb::config::load_file(argv[1]);
+  sb::proxy::Settings settings;
+  std::string error;
+  for (auto [env, key] :
+       {std::pair{"KONG_PLUGINS", "plugins"}, std::pair{"KONG_PLUGINS_DIR", "plugins_dir"}}) {
+    if (const char* v = std::getenv(env); v != nullptr && *v != '\0') {
+      if (!apply_setting(settings, key, v, error)) return fail(error);
+    }
+  }
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string_view flag = argv[i];
+    if (flag != "--plugins" && flag != "--plugins-dir")
+      return fail(fmt::format("unexpected argument '{}' (see 'silverback config --help')", flag));
+    if (!apply_setting(settings, flag == "--plugins" ? "plugins" : "plugins_dir", argv[i + 1],
+                       error))
+      return fail(error);
+  }
+  if (argc > 2 && argc % 2 != 0)
+    return fail(fmt::format("option '{}' needs a value", argv[argc - 1]));
+  auto registry =
+      sb::plugins::Registry::load(settings.plugins, sb::plugins::plugin_dirs(settings.plugins_dir),
+                                  sb::proxy::host_info(), &error);
+  if (!registry) return fail(error);
+  sb::config::LoadOptions options;
+  options.enabled_plugins = registry->names();
+  options.catalog = registry.get();
+  auto result = sb::config::load_file(argv[1], options);
   if (!result.ok()) {
     fmt::print(stderr, "Error: Failed parsing:\n");
     for (const auto& e : result.errors) fmt::print(stderr, "{}\n", e.to_string());

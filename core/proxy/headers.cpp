@@ -48,8 +48,10 @@ bool parse_address(std::string_view text, const Settings& settings, bool* truste
 // trusted_ips, real_ip_header and real_ip_recursive): only a trusted peer may set it; the last
 // address of a list wins, or with real_ip_recursive the last one that is not itself trusted;
 // anything that is not an IP address is ignored.
-std::string_view forwarded_ip(const sb::http::MessageHead& request, const Settings& settings,
-                              std::string_view peer_ip, bool trusted) {
+}  // namespace
+
+std::string_view client_forwarded_ip(const sb::http::MessageHead& request, const Settings& settings,
+                                     std::string_view peer_ip, bool trusted) {
   if (!trusted) return peer_ip;
   bool found = false;
   std::string_view list = request.get(settings.real_ip_header, &found);
@@ -68,8 +70,6 @@ std::string_view forwarded_ip(const sb::http::MessageHead& request, const Settin
   return chosen.empty() ? peer_ip : chosen;
 }
 
-}  // namespace
-
 bool is_hop_by_hop(std::string_view name) {
   return iequals(name, "Connection") || iequals(name, "Keep-Alive") ||
          iequals(name, "Proxy-Connection") || iequals(name, "Transfer-Encoding") ||
@@ -83,10 +83,16 @@ void build_upstream_request(std::string& out, const Transaction& t,
   std::string_view connection = request.get("Connection");
   std::string_view incoming_xff, incoming_via, x_proto, x_host, x_port, x_path, x_prefix;
   bool wants_trailers = false;
-  out.append(llhttp_method_name(static_cast<llhttp_method_t>(request.method)));
+  const PluginRun* run = t.plugins_active ? t.plugins.get() : nullptr;
+  if (run != nullptr && !run->method_override.empty()) {
+    out.append(run->method_override);
+  } else {
+    out.append(llhttp_method_name(static_cast<llhttp_method_t>(request.method)));
+  }
   out += ' ';
   out.append(t.match.upstream_path);
-  out.append(t.query);
+  out.append(run != nullptr && run->query_overridden ? std::string_view(run->query_override)
+                                                     : t.query);
   out.append(" HTTP/1.1\r\nHost: ");
   out.append(t.upstream_host_header);
   out.append("\r\n");
@@ -171,7 +177,7 @@ void build_upstream_request(std::string& out, const Transaction& t,
     out.append(value);
     out.append("\r\n");
   }
-  std::string_view real_ip = forwarded_ip(request, settings, peer_ip, trusted);
+  std::string_view real_ip = client_forwarded_ip(request, settings, peer_ip, trusted);
   add(out, "X-Real-IP", real_ip);
   // Kong: incoming X-Forwarded-For + ", " + the connecting peer; else the (real) client address.
   out.append("X-Forwarded-For: ");

@@ -14,6 +14,11 @@ namespace sb::proxy {
 
 inline constexpr std::string_view kProductToken = "silverback/0.1.0";
 
+// The client address after real-IP processing (kong.client.get_forwarded_ip): a view into
+// `request` or `peer_ip`.
+std::string_view client_forwarded_ip(const sb::http::MessageHead& request, const Settings& settings,
+                                     std::string_view peer_ip, bool trusted);
+
 // True for headers that never cross a proxy (RFC 7230 §6.1 and Kong's list).
 bool is_hop_by_hop(std::string_view name);
 

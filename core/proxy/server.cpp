@@ -1,10 +1,15 @@
 #include "proxy/server.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
+
 #include <csignal>
 
 #include "common/log.h"
+#include "config/checks.h"
 #include "config/loader.h"
+#include "plugins/chain.h"
+#include "proxy/pdk.h"
 #include "proxy/session.h"
 
 namespace sb::proxy {
@@ -18,14 +23,23 @@ Server::~Server() {
 }
 
 std::shared_ptr<const Snapshot> Server::load(std::vector<std::string>& errors) {
-  sb::config::LoadOptions options;  // no plugins are enabled until the plugin host exists
+  sb::config::LoadOptions options;
+  if (registry_) {
+    options.enabled_plugins = registry_->names();
+    options.catalog = registry_.get();
+  }
   auto result = sb::config::load_file(settings_.declarative_config, options);
   if (!result.ok()) {
     for (const auto& e : result.errors) errors.push_back(e.to_string());
     return nullptr;
   }
-  return build_snapshot(std::move(*result.config), settings_.router_flavor, ++generation_, &errors);
+  auto snap = build_snapshot(std::move(*result.config), settings_.router_flavor, ++generation_,
+                             &errors, registry_.get());
+  sb::plugins::drain_config_frees();  // what a rejected generation compiled (main thread)
+  return snap;
 }
+
+void Server::on_config_free(uv_async_t*) { sb::plugins::drain_config_frees(); }
 
 std::shared_ptr<const Snapshot> Server::snapshot() const {
   std::lock_guard<std::mutex> lock(snapshot_mutex_);
@@ -33,6 +47,16 @@ std::shared_ptr<const Snapshot> Server::snapshot() const {
 }
 
 std::string Server::start() {
+  {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    node_identity().hostname = host;
+    if (node_identity().id.empty()) node_identity().id = sb::config::checks::random_uuid();
+    std::string error;
+    registry_ = sb::plugins::Registry::load(
+        settings_.plugins, sb::plugins::plugin_dirs(settings_.plugins_dir), host_info(), &error);
+    if (!registry_) return error;
+  }
   std::vector<std::string> errors;
   auto snap = load(errors);
   if (!snap) {
@@ -70,6 +94,13 @@ std::string Server::start() {
   sigint_ = make_signal(SIGINT);
   sighup_ = make_signal(SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
+  // Plugin configs are freed on this (main) thread when a worker drops their generation.
+  config_free_ = sb::net::make_uv_handle<uv_async_t>();
+  uv_async_init(loop, config_free_.get(), &Server::on_config_free);
+  uv_unref(reinterpret_cast<uv_handle_t*>(config_free_.get()));
+  sb::plugins::set_config_free_notifier(
+      [](void* arg) { uv_async_send(static_cast<uv_async_t*>(arg)); }, config_free_.get());
+  for (auto& w : workers_) w->set_plugins(registry_.get());
   worker_done_ = sb::net::make_uv_handle<uv_async_t>();
   uv_async_init(loop, worker_done_.get(), &Server::on_worker_done);
   worker_done_->data = this;
@@ -93,10 +124,18 @@ int Server::run() {
   main_->run();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  sb::plugins::set_config_free_notifier(nullptr, nullptr);
+  config_free_.reset();
   worker_done_.reset();
   grace_timer_.reset();
   workers_.clear();
   main_.reset();
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    snapshot_.reset();
+  }
+  sb::plugins::drain_config_frees();  // the last generation's plugin configs
+  registry_.reset();                  // on_shutdown, after every worker stopped
   sb::log::notice("silverback stopped");
   return 0;
 }

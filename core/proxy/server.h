@@ -13,6 +13,7 @@
 
 #include "net/tls.h"
 #include "net/uv_handle.h"
+#include "plugins/registry.h"
 #include "proxy/admin_api.h"
 #include "proxy/settings.h"
 #include "proxy/snapshot.h"
@@ -31,6 +32,7 @@ class Server {
   int run();
 
   void set_admin(AdminApi* admin) { admin_ = admin; }
+  const sb::plugins::Registry* plugins() const { return registry_.get(); }
   const Settings& settings() const { return settings_; }
   std::shared_ptr<const Snapshot> snapshot() const;
   // Summed counters of every proxy worker.
@@ -52,9 +54,12 @@ class Server {
   std::shared_ptr<const Snapshot> load(std::vector<std::string>& errors);
   void begin_shutdown();
 
+  static void on_config_free(uv_async_t* handle);
+
   Settings settings_;
-  std::unique_ptr<sb::net::TlsServer> tls_server_;  // when a proxy listener has `ssl`
-  std::unique_ptr<Worker> main_;                    // admin role, runs on the calling thread
+  std::unique_ptr<sb::plugins::Registry> registry_;  // loaded plugins, for the whole process
+  std::unique_ptr<sb::net::TlsServer> tls_server_;   // when a proxy listener has `ssl`
+  std::unique_ptr<Worker> main_;                     // admin role, runs on the calling thread
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   mutable std::mutex snapshot_mutex_;
@@ -67,6 +72,7 @@ class Server {
   bool shutting_down_ = false;
   sb::net::UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   sb::net::UvHandle<uv_async_t> worker_done_;
+  sb::net::UvHandle<uv_async_t> config_free_;  // a retired generation's plugin configs to free
   sb::net::UvHandle<uv_timer_t> grace_timer_;
 };
 

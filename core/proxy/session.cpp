@@ -8,6 +8,7 @@
 #include "http/message.h"
 #include "proxy/admin_api.h"
 #include "proxy/headers.h"
+#include "proxy/pdk.h"
 #include "proxy/transaction.h"
 #include "proxy/worker.h"
 
@@ -61,7 +62,8 @@ void ClientSession::accept(Worker* worker, uv_stream_t* server, SSL_CTX* tls) {
     return;
   }
   ClientSession* s = session.release();  // owned by the loop until on_stream_closed
-  worker->counters().accepted.fetch_add(1, std::memory_order_relaxed);
+  s->connection_id_ = static_cast<uint32_t>(
+      worker->counters().accepted.fetch_add(1, std::memory_order_relaxed) + 1);
   worker->counters().handled.fetch_add(1, std::memory_order_relaxed);
   worker->counters().active.fetch_add(1, std::memory_order_relaxed);
   worker->add_session(s);
@@ -129,6 +131,7 @@ void ClientSession::on_stream_closed() {
       txn_->conn->abort();
       txn_->conn = nullptr;
     }
+    if (txn_->plugins_active && !txn_->plugins->in_hook) plugins_log();
     if (txn_->counted_writing) counters.writing.fetch_sub(1, std::memory_order_relaxed);
     worker_->release_transaction(std::move(txn_));
   }
@@ -213,7 +216,11 @@ void ClientSession::process(const char* data, size_t len) {
     // Everything of this request that had arrived is parsed now: connect.
     if (txn_ && txn_->connect_pending && !txn_->local) {
       txn_->connect_pending = false;
-      connect_upstream();
+      if (txn_->plugins_active && txn_->plugins->chain != nullptr) {
+        plugins_start();
+      } else {
+        connect_upstream();
+      }
       if (closing_) return;
     }
     if (status == sb::http::ParseStatus::ok) consumed = len;
@@ -325,6 +332,14 @@ void ClientSession::on_stream_timeout() {
       }
       abort();
       return;
+    case Timer::plugin:
+      timer_ = Timer::none;
+      if (txn_ && txn_->plugins_active && txn_->plugins->pending) {
+        plugins_pending_timeout();
+        return;
+      }
+      abort();
+      return;
     case Timer::send:
     case Timer::none:
       abort();
@@ -419,6 +434,7 @@ void ClientSession::on_body(const char* data, size_t len) {
     return;
   }
   if (t.local) return;  // discarded
+  if (plugins_take_body(data, len)) return;
   forward_body(data, len, false);
 }
 
@@ -432,6 +448,8 @@ bool ClientSession::on_message_end() {
   t.request_complete = true;
   if (t.admin && !t.response_started) {
     handle_admin_request();
+  } else if (t.plugins_active && t.plugins->body_buffered) {
+    plugins_body_complete();  // the phases run now; the body leaves with them
   } else if (!t.local && t.body_expected) {
     forward_body(nullptr, 0, true);
   }
@@ -528,6 +546,7 @@ void ClientSession::route_request(MessageHead& head) {
   if (t.expect_continue) {
     stream_.write("HTTP/1.1 100 Continue\r\n\r\n");
   }
+  plugins_setup();
   // Connect once the bytes already received are parsed (see process()): a request that turns
   // out malformed in the same read never reaches an upstream.
   t.connect_pending = true;
@@ -545,9 +564,20 @@ void ClientSession::connect_upstream() {
   t.upstream_start_ms = uv_now(worker_->loop());
   const std::string* host = &svc.host;
   int port = svc.port;
-  if (direct.upstream >= 0) {
+  int upstream = direct.upstream;
+  const PluginRun* run = t.plugins_active ? t.plugins.get() : nullptr;
+  if (run != nullptr && run->upstream_override >= 0) upstream = run->upstream_override;
+  if (run != nullptr && !run->target_host.empty()) {
+    // kong.service.set_target: this host and port, no balancer.
+    upstream = -1;
+    host = &run->target_host;
+    port = run->target_port;
+    t.upstream_host_header = port == default_port_for(svc.protocol)
+                                 ? run->target_host
+                                 : fmt::format("{}:{}", run->target_host, port);
+  } else if (upstream >= 0) {
     // Balanced over the upstream's targets (weighted round-robin).
-    const auto& up = snap.config.upstreams[static_cast<size_t>(direct.upstream)];
+    const auto& up = snap.config.upstreams[static_cast<size_t>(upstream)];
     const sb::config::Target* target = worker_->pick_target(up);
     if (target == nullptr) {
       respond_error(503, "failure to get a peer from the ring-balancer", ErrorSource::kong);
@@ -570,7 +600,8 @@ void ClientSession::connect_upstream() {
   if (t.match.route->preserve_host && !t.host_header.empty()) {
     t.upstream_host_header.assign(t.host_header);
   }
-  if (direct.upstream < 0 && direct.is_ip) {
+  if (run != nullptr && !run->host_override.empty()) t.upstream_host_header = run->host_override;
+  if (upstream < 0 && direct.is_ip && (run == nullptr || run->target_host.empty())) {
     connect_to(direct.address);
     return;
   }
@@ -792,6 +823,13 @@ void ClientSession::on_upstream_head(MessageHead& head) {
     upgrading_ = false;
     close_after_response_ = true;
   }
+  if (t.plugins_active && plugins_on_upstream_head(head)) return;  // held for the whole body
+  write_upstream_response_head(head);
+}
+
+void ClientSession::write_upstream_response_head(MessageHead& head) {
+  Transaction& t = *txn_;
+  t.status = head.status;  // plugins may have changed it
   const bool client_11 = parser_->head().http_minor >= 1;
   ResponseFraming framing;
   if (t.head_request || head.status == 204 || head.status == 304) {
@@ -816,7 +854,9 @@ void ClientSession::on_upstream_head(MessageHead& head) {
 }
 
 void ClientSession::on_upstream_body(const char* data, size_t len) {
-  write_response_body(data, len);
+  if (!(txn_->plugins_active && plugins_on_upstream_body(data, len)))
+    write_response_body(data, len);
+  if (!txn_) return;
   if (stream_.congested() && txn_ && txn_->conn) {
     txn_->conn->pause_reading();
     timer_ = Timer::send;
@@ -841,6 +881,7 @@ void ClientSession::write_response_body(const char* data, size_t len) {
 
 void ClientSession::on_upstream_end() {
   Transaction& t = *txn_;
+  if (t.plugins_active) plugins_on_upstream_end();
   if (t.framing == ResponseFraming::chunked) stream_.write("0\r\n\r\n");
   if (t.conn) {
     t.conn->release(t.request_complete);
@@ -885,6 +926,19 @@ void ClientSession::respond_error(int status, std::string_view message, ErrorSou
 void ClientSession::respond_local(int status, std::string_view content_type, std::string_view body,
                                   std::string_view extra_headers, bool admin) {
   Transaction& t = *txn_;
+  if (!admin && !t.response_started && worker_->role() == Role::proxy &&
+      (t.plugins_active || global_hooks(sb::plugins::kHookHeaderFilter |
+                                        sb::plugins::kHookBodyFilter | sb::plugins::kHookLog))) {
+    plugins_local_response(status, content_type, body, extra_headers);
+    return;
+  }
+  write_local_response(status, content_type, body, extra_headers, admin);
+}
+
+void ClientSession::write_local_response(int status, std::string_view content_type,
+                                         std::string_view body, std::string_view extra_headers,
+                                         bool admin) {
+  Transaction& t = *txn_;
   t.local = true;
   t.status = status;
   if (!t.request_complete) close_after_response_ = true;
@@ -911,6 +965,7 @@ bool ClientSession::keep_alive_after_response() const {
 void ClientSession::response_complete() {
   Transaction& t = *txn_;
   t.response_done = true;
+  if (t.plugins_active) plugins_log();
   if (t.counted_writing) {
     t.counted_writing = false;
     worker_->counters().writing.fetch_sub(1, std::memory_order_relaxed);

@@ -5,8 +5,11 @@
 
 #include <netinet/in.h>
 
+#include <silverback/plugin.h>
+
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "http/parser.h"
 #include "net/stream.h"
@@ -15,11 +18,16 @@
 #include "proxy/upstream.h"
 #include "router/router.h"
 
+namespace sb::plugins {
+struct Instance;
+}
+
 namespace sb::proxy {
 
 class Worker;
 struct Snapshot;
 struct Transaction;
+struct PluginRun;
 
 // A byte buffer that costs one pointer while unused (most connections never need it).
 class LazyBuffer {
@@ -62,6 +70,13 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
 
   ClientSession* next = nullptr;  // Worker's intrusive registry
   ClientSession* prev = nullptr;
+
+  // For the PDK (pdk.cpp), with a live request ctx.
+  sb::http::MessageHead& request_head() { return parser_->head(); }
+  sb_status plugin_var(sb_ctx& ctx, uint32_t var, sb_str* out);
+  sb_status plugin_num(sb_ctx& ctx, uint32_t num, int64_t* out);
+  void plugin_serialize(sb_ctx& ctx, std::string& out);
+  void plugins_resume();  // after a completion that called resume()
 
  private:
   explicit ClientSession(Worker* worker);
@@ -106,12 +121,40 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   void respond_error(int status, std::string_view message, ErrorSource source);
   void respond_local(int status, std::string_view content_type, std::string_view body,
                      std::string_view extra_headers = {}, bool admin = false);
+  void write_local_response(int status, std::string_view content_type, std::string_view body,
+                            std::string_view extra_headers, bool admin);
+  void write_upstream_response_head(sb::http::MessageHead& head);
   void write_response_body(const char* data, size_t len);
   void response_complete();
   void finish_transaction();
   void enter_idle();
   std::string_view peer_ip(char (&buf)[46]) const;
   bool keep_alive_after_response() const;
+
+  // Plugin phases (plugin_phases.cpp).
+  PluginRun& plugin_run();
+  bool global_hooks(uint32_t hook) const;
+  void plugins_setup();
+  bool plugins_take_body(const char* data, size_t len);
+  void plugins_body_complete();
+  void plugins_start();
+  void plugins_run_request_phases();
+  sb_result plugins_call(PluginRun& run, const sb::plugins::Instance* inst, uint32_t phase);
+  bool plugins_result(PluginRun& run, const sb::plugins::Instance* inst, uint32_t phase,
+                      sb_result r);
+  void plugins_pending_timeout();
+  void plugins_proceed();
+  void plugins_apply_exit();
+  const std::vector<const sb::plugins::Instance*>& plugins_response_list(PluginRun& run);
+  void plugins_apply_response_ops(PluginRun& run, sb::http::MessageHead& head);
+  void plugins_header_filter(PluginRun& run, sb::http::MessageHead& head);
+  std::string_view plugins_body_filter(PluginRun& run, std::string_view chunk, bool eos);
+  bool plugins_on_upstream_head(sb::http::MessageHead& head);
+  bool plugins_on_upstream_body(const char* data, size_t len);
+  void plugins_on_upstream_end();
+  void plugins_local_response(int status, std::string_view content_type, std::string_view body,
+                              std::string_view extra_headers);
+  void plugins_log();
 
   Worker* worker_;
   sb::net::Stream stream_;
@@ -122,6 +165,7 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   uint8_t peer_family_ = 0;
   uint8_t dns_pending_ = 0;      // DNS answers still to come: keep the object alive for them
   uint32_t request_serial_ = 0;  // tells a late DNS answer which request it was for
+  uint32_t connection_id_ = 0;   // per-worker serial (kong's tracker ids)
   uint16_t peer_port_ = 0;
   uint16_t local_port_ = 0;
   // Flags as bits: the session object is what an idle keep-alive connection costs.
@@ -135,7 +179,7 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   bool tunnel_ : 1 = false;
   bool upstream_eof_ : 1 = false;  // tunnel: the upstream finished sending
   bool upgrading_ : 1 = false;     // sent an Upgrade request, waiting for 101
-  enum class Timer : uint8_t { none, keepalive, header, body, send } timer_ = Timer::none;
+  enum class Timer : uint8_t { none, keepalive, header, body, send, plugin } timer_ = Timer::none;
 };
 
 }  // namespace sb::proxy

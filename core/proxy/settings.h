@@ -34,6 +34,7 @@ struct Settings {
   std::vector<sb::net::ListenAddress> proxy_listen;
   std::vector<sb::net::ListenAddress> admin_listen;
   std::string plugins_dir;
+  std::vector<std::string> plugins = {"bundled"};  // Kong's `plugins` (names, bundled, off)
   int workers = 1;
   sb::router::Flavor router_flavor = sb::router::Flavor::traditional;
   std::vector<Cidr> trusted_ips;

@@ -13,7 +13,8 @@ int default_port_for(std::string_view protocol) {
 
 std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::router::Flavor flavor,
                                                uint64_t generation,
-                                               std::vector<std::string>* errors) {
+                                               std::vector<std::string>* errors,
+                                               const sb::plugins::Registry* registry) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
   snap->generation = generation;
@@ -77,6 +78,14 @@ std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::ro
     if (errors) errors->insert(errors->end(), router_errors.begin(), router_errors.end());
     return nullptr;
   }
+  std::vector<std::string> plugin_errors;
+  snap->plugins = sb::plugins::CompiledPlugins::build(snap->config, registry, &plugin_errors);
+  if (!snap->plugins) {
+    if (errors) errors->insert(errors->end(), plugin_errors.begin(), plugin_errors.end());
+    return nullptr;
+  }
+  snap->entities.build(snap->config, registry);
+  snap->plugins->run_configure();
   return snap;
 }
 

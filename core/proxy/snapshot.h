@@ -12,6 +12,8 @@
 
 #include "config/model.h"
 #include "net/tls.h"
+#include "plugins/chain.h"
+#include "plugins/entities.h"
 #include "router/router.h"
 
 namespace sb::proxy {
@@ -32,6 +34,10 @@ struct Snapshot {
   std::unordered_map<std::string, int> upstream_by_name;          // index into config.upstreams
   std::vector<ServiceTarget> service_targets;                     // parallel to config.services
   std::shared_ptr<const sb::net::CertificateStore> certificates;  // served by SNI
+  // Plugin instances compiled for this generation (freed on the main thread with it) and the
+  // consumer/entity look-ups plugins use. Declared after `config`, which they point into.
+  std::unique_ptr<sb::plugins::CompiledPlugins> plugins;
+  sb::plugins::EntityIndex entities;
 
   // The precomputed target of one of this Snapshot's services.
   const ServiceTarget& target_of(const sb::config::Service& svc) const {
@@ -44,8 +50,10 @@ struct Snapshot {
 int default_port_for(std::string_view protocol);
 
 // Compiles a Snapshot; router problems are appended to `errors` (empty on success).
+// `registry` (may be null: no plugins) compiles the generation's plugin configs.
 std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::router::Flavor flavor,
                                                uint64_t generation,
-                                               std::vector<std::string>* errors);
+                                               std::vector<std::string>* errors,
+                                               const sb::plugins::Registry* registry = nullptr);
 
 }  // namespace sb::proxy

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/stream.h"
+#include "proxy/plugin_run.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream.h"
 #include "router/router.h"
@@ -67,6 +68,10 @@ struct Transaction {
   bool response_started = false;
   bool response_done = false;
 
+  // Plugins: allocated the first time a request runs one, kept across recycling.
+  std::unique_ptr<PluginRun> plugins;
+  bool plugins_active = false;  // `plugins` belongs to this request
+
   // Back to the state of a new transaction, keeping string and vector capacity (transactions
   // are recycled by the worker so a request costs no allocations once warm).
   void reset() {
@@ -76,7 +81,9 @@ struct Transaction {
          keep_body = std::move(pending_body);
     auto keep_key = std::move(pool_key);
     auto keep_hh = std::move(upstream_host_header);
+    auto keep_plugins = std::move(plugins);  // cleared by Worker::release_transaction
     *this = Transaction();
+    plugins = std::move(keep_plugins);
     match = std::move(keep_match);
     match.captures.clear();
     router_headers = std::move(keep_headers);

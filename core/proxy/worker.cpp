@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 #include <ctime>
 
+#include <chrono>
+
+#include "proxy/pdk.h"
 #include "proxy/session.h"
 #include "proxy/transaction.h"
 #include "proxy/upstream.h"
@@ -31,6 +34,7 @@ Worker::Worker(const Settings& settings, int index, Role role,
 
 Worker::~Worker() {
   listeners_.clear();
+  plugin_ops_.reset();  // cancels plugins' timers and calls while the loop can still close them
   pool_->close_all();
   async_.reset();
   deadlines_.reset();
@@ -67,7 +71,21 @@ void Worker::on_accept_tls(void* ctx, uv_stream_t* server) {
   ClientSession::accept(self, server, self->tls_);
 }
 
-void Worker::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+void Worker::run() {
+  thread_ = std::this_thread::get_id();
+  uv_update_time(&loop_);
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  epoch_offset_ms_ = static_cast<int64_t>(now) - static_cast<int64_t>(uv_now(&loop_));
+  if (plugins_ != nullptr && role_ == Role::proxy) plugin_ops().init_worker(*plugins_);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+PluginOps& Worker::plugin_ops() {
+  if (!plugin_ops_) plugin_ops_ = std::make_unique<PluginOps>(*this);
+  return *plugin_ops_;
+}
 
 void Worker::publish(std::shared_ptr<const Snapshot> snapshot) {
   {
@@ -131,6 +149,7 @@ void Worker::on_async(uv_async_t* handle) {
 void Worker::drain_step() {
   if (draining_ && sessions_ == nullptr) {
     pool_->close_all();
+    if (plugin_ops_) plugin_ops_->cancel_all();
     // Other threads may still signal this worker, so the handle stays open (freed in the
     // destructor) but no longer keeps the loop running.
     uv_unref(reinterpret_cast<uv_handle_t*>(async_.get()));
@@ -168,6 +187,12 @@ std::unique_ptr<Transaction> Worker::acquire_transaction() {
 
 void Worker::release_transaction(std::unique_ptr<Transaction> t) {
   constexpr size_t kMaxFree = 256;
+  if (t && t->plugins_active) {
+    // Every plugin operation of the request ends (ctx NULL) before its data is destroyed.
+    plugin_ops().cancel_request(*t->plugins);
+    t->plugins->clear();
+    t->plugins_active = false;
+  }
   if (!t || free_transactions_.size() >= kMaxFree) return;
   t->reset();  // drops the pinned snapshot now
   free_transactions_.push_back(std::move(t));

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -18,12 +19,14 @@
 #include "net/deadlines.h"
 #include "net/listener.h"
 #include "net/uv_handle.h"
+#include "plugins/registry.h"
 #include "proxy/settings.h"
 #include "proxy/snapshot.h"
 
 namespace sb::proxy {
 
 class ClientSession;
+class PluginOps;
 class UpstreamPool;
 class Resolver;
 class AdminApi;
@@ -73,6 +76,12 @@ class Worker {
   // Thread-safe: close every connection now (after the graceful timeout).
   void request_abort();
 
+  // Plugins: the process's loaded plugins (may be null), this worker's async operations.
+  void set_plugins(const sb::plugins::Registry* registry) { plugins_ = registry; }
+  PluginOps& plugin_ops();
+  bool on_loop_thread() const { return std::this_thread::get_id() == thread_; }
+  int64_t epoch_ms() const { return epoch_offset_ms_ + static_cast<int64_t>(uv_now(&loop_)); }
+
   // Per-request helpers.
   void next_request_id(char out[32]);
   std::string_view http_date();  // RFC 7231 date, formatted at most once per second
@@ -112,6 +121,10 @@ class Worker {
 
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<UpstreamPool> pool_;
+  const sb::plugins::Registry* plugins_ = nullptr;
+  std::unique_ptr<PluginOps> plugin_ops_;
+  std::thread::id thread_;
+  int64_t epoch_offset_ms_ = 0;  // Unix epoch ms minus the loop clock
   std::unique_ptr<Resolver> resolver_;
   AdminApi* admin_ = nullptr;
   Counters counters_;
