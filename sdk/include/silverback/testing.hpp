@@ -754,6 +754,10 @@ inline bool name_eq(std::string_view a, std::string_view b) {
   }
   return true;
 }
+inline void erase_header(Headers& h, std::string_view name) {
+  h.erase(std::remove_if(h.begin(), h.end(), [&](auto& kv) { return name_eq(kv.first, name); }),
+          h.end());
+}
 inline bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
@@ -1862,8 +1866,10 @@ struct Api {
     if (it == h->entities.end()) return SB_E_NOT_FOUND;
     for (const auto& row : it->second) {
       std::string key;
-      for (size_t i = 0; i < key_fields.size(); ++i)
-        key += (i ? ":" : "") + field_text(*row, key_fields[i]);
+      for (size_t i = 0; i < key_fields.size(); ++i) {
+        if (i) key += ':';
+        key += field_text(*row, key_fields[i]);
+      }
       if (key == value) {
         *out = row.get();
         return SB_OK;
@@ -2247,14 +2253,9 @@ struct Driver {
   static void apply_exit(RequestImpl* r, ExitInfo e) {
     r->status = e.status;
     Headers h = r->resp_headers;  // set earlier by plugins: kept
-    for (auto& [k, v] : e.headers) {
-      h.erase(std::remove_if(h.begin(), h.end(), [&](auto& kv) { return name_eq(kv.first, k); }),
-              h.end());
-    }
+    for (auto& kv : e.headers) erase_header(h, kv.first);
     for (auto& kv : e.headers) h.push_back(kv);
-    h.erase(std::remove_if(h.begin(), h.end(),
-                           [](auto& kv) { return name_eq(kv.first, "content-length"); }),
-            h.end());
+    erase_header(h, "content-length");
     h.emplace_back("Content-Length", std::to_string(e.body.size()));
     r->resp_headers = std::move(h);
     r->upstream_resp.clear();
@@ -2325,10 +2326,8 @@ struct Driver {
     r->status = up.status;
     r->upstream_resp = up.headers;
     Headers h = up.headers;
-    for (auto& [k, v] : r->resp_headers) {  // set in rewrite/access: applied over the upstream's
-      h.erase(std::remove_if(h.begin(), h.end(), [&](auto& kv) { return name_eq(kv.first, k); }),
-              h.end());
-    }
+    // Set in rewrite/access: applied over the upstream's.
+    for (auto& kv : r->resp_headers) erase_header(h, kv.first);
     for (auto& kv : r->resp_headers) h.push_back(kv);
     r->resp_headers = std::move(h);
     r->source = "service";
@@ -2416,12 +2415,8 @@ struct Driver {
         }
         case Phase::HeaderFilter: {
           if (r->next >= r->chain.size()) {
-            if (r->body_mode == SB_BODY_RESIZE || r->body_mode == SB_BODY_BUFFER) {
-              auto& hd = r->resp_headers;
-              hd.erase(std::remove_if(hd.begin(), hd.end(),
-                                      [](auto& kv) { return name_eq(kv.first, "content-length"); }),
-                       hd.end());
-            }
+            if (r->body_mode == SB_BODY_RESIZE || r->body_mode == SB_BODY_BUFFER)
+              erase_header(r->resp_headers, "content-length");
             r->stage = Phase::BodyFilter;
             r->next = 0;
             break;
@@ -2435,12 +2430,9 @@ struct Driver {
             ExitInfo x = std::move(*r->recorded);
             r->recorded.reset();
             r->status = x.status;
-            for (auto& [k, v] : x.headers) {
-              auto& hd = r->resp_headers;
-              hd.erase(std::remove_if(hd.begin(), hd.end(),
-                                      [&](auto& kv) { return name_eq(kv.first, k); }),
-                       hd.end());
-              hd.emplace_back(k, v);
+            for (auto& kv : x.headers) {
+              erase_header(r->resp_headers, kv.first);
+              r->resp_headers.push_back(kv);
             }
             r->chunks_in = {""};
             r->source = "exit";
