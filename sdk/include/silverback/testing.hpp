@@ -601,9 +601,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // What the fake upstream answers (or an http_call completion carries).
 struct FakeResponse {
   int status = 200;
-  Headers headers;
-  std::string body;
-  std::vector<std::string> chunks;  // if set, the body as it arrives (body_filter calls)
+  Headers headers{};
+  std::string body{};
+  std::vector<std::string> chunks{};  // if set, the body as it arrives (body_filter calls)
 };
 
 // The client request. Entity rows and consumers live on the Host.
@@ -613,28 +613,28 @@ struct FakeRequest {
   std::string host = "example.com";
   int64_t port = 8000;
   std::string path = "/";  // normalized; raw_path defaults to it
-  std::string query;       // raw query, no '?'
-  Headers headers;         // a Host header is added from `host` unless present
-  std::string body;
-  std::string raw_path;
+  std::string query{};     // raw query, no '?'
+  Headers headers{};       // a Host header is added from `host` unless present
+  std::string body{};
+  std::string raw_path{};
   std::string http_version = "1.1";
   std::string client_ip = "127.0.0.1";
   int64_t client_port = 40000;
-  std::string forwarded_ip;  // defaults to client_ip
+  std::string forwarded_ip{};  // defaults to client_ip
   std::string request_id = "00000000000000000000000000000001";
-  std::string sni;
+  std::string sni{};
   std::string route_id = "route-1";  // empty: no route (also no service)
   std::string route_name = "route";
   std::string service_id = "service-1";
   std::string service_name = "service";
-  std::map<std::string, std::string> captures;  // "0", "1", ..., or group names
-  FakeResponse upstream;                        // what the service answers
+  std::map<std::string, std::string> captures{};  // "0", "1", ..., or group names
+  FakeResponse upstream{};                        // what the service answers
 };
 
 // Where a plugin instance is configured (Kong's scoping). Rewrite runs global instances only.
 struct Scope {
   bool global = true;
-  std::string route_id, service_id, consumer_id;
+  std::string route_id{}, service_id{}, consumer_id{};
 };
 
 enum class Phase {
@@ -702,9 +702,9 @@ struct HostOptions {
   std::string host_version = "0.0.0-fake";
   std::string node_id = "11111111-2222-3333-4444-555555555555";
   std::string hostname = "fake-node";
-  std::vector<std::string> trusted_ips;  // CIDRs or addresses
-  size_t body_limit = 1 << 20;           // request / buffered response body limit
-  uint64_t start_ms = 1700000000000;     // the fake clock, Unix epoch ms
+  std::vector<std::string> trusted_ips{};  // CIDRs or addresses
+  size_t body_limit = 1 << 20;             // request / buffered response body limit
+  uint64_t start_ms = 1700000000000;       // the fake clock, Unix epoch ms
   int64_t worker_id = 0;
   bool echo_logs = false;  // also print log lines to stderr
   // Contract violations are always recorded (Host::violations()); with GoogleTest they are also
