@@ -993,7 +993,6 @@ class CtxBase {
 
   pdk::Log log() const noexcept { return pdk::Log(handle()); }
   pdk::Node node() const noexcept { return pdk::Node(handle()); }
-  int64_t now_ms() const noexcept { return handle().num(SB_NUM_NOW_MS).value_or(0); }
   // kong.ip.is_trusted
   bool ip_is_trusted(std::string_view ip) const noexcept {
     int32_t out = 0;
@@ -1119,6 +1118,9 @@ class Ctx : public CtxBase<Ctx> {
   pdk::Router router() const noexcept { return pdk::Router(handle()); }
   pdk::Shared ctx_shared() const noexcept { return pdk::Shared(handle()); }
   pdk::PluginData ctx_plugin() const noexcept { return pdk::PluginData(handle()); }
+  // The worker loop's cached clock, Unix epoch ms (plugin.h lists SB_NUM_NOW_MS for request
+  // phases only, so it is not on WorkerCtx).
+  int64_t now_ms() const noexcept { return handle().num(SB_NUM_NOW_MS).value_or(0); }
   // kong.plugin.get_id: the running plugin instance.
   std::string_view plugin_id() const noexcept { return handle().var_or_empty(SB_VAR_PLUGIN_ID); }
 
