@@ -14,6 +14,10 @@
 namespace sbp {
 
 struct RequestTermination {
+  static constexpr const char* kName = "request-termination";
+  static constexpr const char* kVersion = "1.0.0";
+  static constexpr int32_t kPriority = 2;
+
   struct Config {
     int status = 503;
     std::optional<std::string> message;  // conf.message or Kong's default for the status

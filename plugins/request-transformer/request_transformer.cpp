@@ -127,6 +127,7 @@ struct HeaderSlot {
   enum class T : uint8_t { kUntouched, kNil, kSet };
   std::string_view key;      // a configured name (compared case-insensitively, '_' = '-')
   std::string_view display;  // name to write; empty: the live header's own name
+  std::string_view live;     // the live header's name, once looked up
   bool clear_first = false;  // Kong's headers_to_remove
   T t = T::kUntouched;
   std::vector<std::string_view> values;
@@ -408,6 +409,7 @@ class Run {
     HeaderSlot& h = s_.slots[s_.nslots];
     h.key = key;
     h.display = {};
+    h.live = {};
     h.clear_first = false;
     h.t = HeaderSlot::T::kUntouched;
     h.values.clear();
@@ -453,11 +455,13 @@ class Run {
         h.values.push_back(s_.pool.keep(sb::view(v)));
       }
     }
-    if (h.display.empty()) h.display = live_name(h.key);
+    if (h.live.empty()) h.live = live_name(h.key);
+    if (h.display.empty()) h.display = h.live;
   }
   void set_single(size_t i, std::string_view value) {
     HeaderSlot& h = s_.slots[i];
-    if (h.t == HeaderSlot::T::kUntouched && h.display.empty()) h.display = live_name(h.key);
+    if (h.t == HeaderSlot::T::kUntouched && h.live.empty()) h.live = live_name(h.key);
+    if (h.display.empty()) h.display = h.live;
     h.t = HeaderSlot::T::kSet;
     h.values.clear();
     h.values.push_back(value);
@@ -586,6 +590,8 @@ class Run {
         api_->hdr_remove(raw_, map, sb::str(h.key));
         continue;
       }
+      // A new name (case) for an existing header: rewrite it instead of replacing in place.
+      if (!h.live.empty() && name != h.live) api_->hdr_remove(raw_, map, sb::str(h.key));
       sb::Status st = api_->hdr_set(raw_, map, sb::str(name), sb::str(h.values[0]));
       for (size_t k = 1; st && k < h.values.size(); ++k) {
         st = api_->hdr_add(raw_, map, sb::str(name), sb::str(h.values[k]));

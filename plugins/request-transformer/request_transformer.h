@@ -15,6 +15,10 @@
 namespace sbp {
 
 struct RequestTransformer {
+  static constexpr const char* kName = "request-transformer";
+  static constexpr const char* kVersion = "1.0.0";
+  static constexpr int32_t kPriority = 801;
+
   struct Entry {
     std::string name;        // as configured (the case of added headers)
     std::string name_lower;  // ASCII lower-case

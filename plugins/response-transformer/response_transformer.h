@@ -15,6 +15,10 @@
 namespace sbp {
 
 struct ResponseTransformer {
+  static constexpr const char* kName = "response-transformer";
+  static constexpr const char* kVersion = "1.0.0";
+  static constexpr int32_t kPriority = 800;
+
   struct Pair {
     std::string name;
     std::string value;
