@@ -20,12 +20,7 @@ void ObjectEditor::load(const Document& doc, StringPool& pool) {
     m.key = key;
     m.raw_key = n.key;
     m.value.item = Item{Item::T::kNode, c, {}};
-    int at = find(key);
-    if (at >= 0) {
-      members_[static_cast<size_t>(at)].value = m.value;
-    } else {
-      members_.push_back(m);
-    }
+    members_.push_back(m);
   }
 }
 
@@ -36,10 +31,22 @@ void ObjectEditor::load_empty() {
 }
 
 int ObjectEditor::find(std::string_view key) const {
-  for (size_t i = 0; i < members_.size(); ++i) {
+  for (size_t i = members_.size(); i-- > 0;) {
     if (members_[i].key == key) return static_cast<int>(i);
   }
   return -1;
+}
+
+int ObjectEditor::drop_earlier(int i) {
+  // Earlier members with the same key (duplicates in the source): a Lua table has one value.
+  std::string_view key = members_[static_cast<size_t>(i)].key;
+  for (int k = i; k-- > 0;) {
+    if (members_[static_cast<size_t>(k)].key == key) {
+      members_.erase(members_.begin() + k);
+      --i;
+    }
+  }
+  return i;
 }
 
 bool ObjectEditor::truthy(std::string_view key) const {
@@ -53,13 +60,13 @@ bool ObjectEditor::truthy(std::string_view key) const {
 }
 
 void ObjectEditor::remove(std::string_view key) {
-  int i = find(key);
-  if (i >= 0) members_.erase(members_.begin() + i);
+  for (int i = find(key); i >= 0; i = find(key)) members_.erase(members_.begin() + i);
 }
 
 void ObjectEditor::set(std::string_view key, Item value) {
   int i = find(key);
   if (i >= 0) {
+    i = drop_earlier(i);
     members_[static_cast<size_t>(i)].value = Value{K::kItem, value, -1, -1};
     return;
   }
@@ -73,12 +80,15 @@ void ObjectEditor::set(std::string_view key, Item value) {
 bool ObjectEditor::rename(std::string_view from, std::string_view to) {
   int i = find(from);
   if (i < 0) return false;
+  i = drop_earlier(i);
   if (from == to) return true;
-  int j = find(to);
+  for (int j = find(to); j >= 0; j = find(to)) {
+    members_.erase(members_.begin() + j);
+    if (j < i) --i;
+  }
   Member& m = members_[static_cast<size_t>(i)];
   m.key = to;
   m.new_key = true;
-  if (j >= 0) members_.erase(members_.begin() + j);
   return true;
 }
 
@@ -104,6 +114,7 @@ void ObjectEditor::append(std::string_view key, Item value) {
     members_.push_back(m);
     return;
   }
+  i = drop_earlier(i);
   Value& v = members_[static_cast<size_t>(i)].value;
   if (v.k != K::kItem) {
     push_extra(v, value);

@@ -30,8 +30,9 @@ struct Item {
 
 class ObjectEditor {
  public:
-  // Starts from the members of doc's root object (a later duplicate key replaces the earlier
-  // value, as in a Lua table). Escaped keys are decoded into `pool`.
+  // Starts from the members of doc's root object. Escaped keys are decoded into `pool`. As in a
+  // Lua table a duplicated key has its last value: look-ups see the last one and an edit of the
+  // key drops the earlier ones (untouched duplicates are written back as they came).
   void load(const Document& doc, StringPool& pool);
   // Starts from an empty object (no document).
   void load_empty();
@@ -74,7 +75,8 @@ class ObjectEditor {
     int32_t next = -1;
   };
 
-  int find(std::string_view key) const;
+  int find(std::string_view key) const;  // the last member with `key`, or -1
+  int drop_earlier(int i);               // erases earlier duplicates of member i; i's new index
   void push_extra(Value& v, Item item);
   void write_item(std::string& out, const Item& item) const;
 

@@ -62,8 +62,8 @@ std::optional<std::string_view> boundary(std::string_view ct) {
 void Body::parse(std::string_view body, std::string_view b) {
   parts_.clear();
   if (b.empty()) return;
-  std::string delim = "--";
-  delim.append(b);
+  thread_local std::string delim;
+  delim.assign("--").append(b);
   // The first delimiter: at the start of the body or of a line.
   size_t pos = body.find(delim);
   while (pos != std::string_view::npos && pos != 0 && body[pos - 1] != '\n') {

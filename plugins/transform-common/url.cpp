@@ -1,6 +1,7 @@
 #include "url.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace sbp::url {
 namespace {
@@ -61,26 +62,40 @@ void percent(std::string& out, unsigned char c) {
   out.push_back(kHex[c & 0xf]);
 }
 
-// Appends one name group ("k=v1&k=v2") for the args named like args[first].
-void encode_group(std::string& out, const std::vector<Arg>& args, size_t count, size_t first) {
-  bool any = false;
-  for (size_t i = first; i < count; ++i) {
-    if (args[i].name != args[first].name) continue;
-    if (any) out.push_back('&');
-    any = true;
-    escape_component(out, args[i].name);
-    if (!args[i].flag) {
+// Indices of args[0..count) ordered by name, then by position (each name's values stay in
+// order). O(n log n); reuses a per-thread vector.
+const std::vector<uint32_t>& by_name(const std::vector<Arg>& args, size_t count) {
+  thread_local std::vector<uint32_t> idx;
+  idx.resize(count);
+  for (size_t i = 0; i < count; ++i) idx[i] = static_cast<uint32_t>(i);
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](uint32_t a, uint32_t b) { return args[a].name < args[b].name; });
+  return idx;
+}
+
+// Appends the group "k=v1&k=v2" made of idx[from, to).
+void encode_group(std::string& out, const std::vector<Arg>& args, const std::vector<uint32_t>& idx,
+                  size_t from, size_t to) {
+  for (size_t k = from; k < to; ++k) {
+    const Arg& a = args[idx[k]];
+    if (k != from) out.push_back('&');
+    escape_component(out, a.name);
+    if (!a.flag) {
       out.push_back('=');
-      escape_component(out, args[i].value);
+      escape_component(out, a.value);
     }
   }
 }
 
-bool seen_before(const std::vector<Arg>& args, size_t i) {
-  for (size_t k = 0; k < i; ++k) {
-    if (args[k].name == args[i].name) return true;
+// Calls fn(from, to) for each run of equal names in `idx`.
+template <class F>
+void for_each_group(const std::vector<Arg>& args, const std::vector<uint32_t>& idx, F&& fn) {
+  for (size_t from = 0; from < idx.size();) {
+    size_t to = from + 1;
+    while (to < idx.size() && args[idx[to]].name == args[idx[from]].name) ++to;
+    fn(from, to);
+    from = to;
   }
-  return false;
 }
 
 }  // namespace
@@ -145,15 +160,16 @@ size_t parse_args(std::string_view s, std::vector<Arg>& out, size_t count) {
 }
 
 void encode_sorted(std::string& out, const std::vector<Arg>& args, size_t count) {
+  // Kong sorts the encoded groups; groups of distinct names never tie.
   thread_local std::vector<std::string> groups;
+  const std::vector<uint32_t>& idx = by_name(args, count);
   size_t n = 0;
-  for (size_t i = 0; i < count; ++i) {
-    if (seen_before(args, i)) continue;
+  for_each_group(args, idx, [&](size_t from, size_t to) {
     if (n == groups.size()) groups.emplace_back();
     groups[n].clear();
-    encode_group(groups[n], args, count, i);
+    encode_group(groups[n], args, idx, from, to);
     ++n;
-  }
+  });
   std::sort(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(n));
   for (size_t g = 0; g < n; ++g) {
     if (g) out.push_back('&');
@@ -162,12 +178,20 @@ void encode_sorted(std::string& out, const std::vector<Arg>& args, size_t count)
 }
 
 void encode_in_order(std::string& out, const std::vector<Arg>& args, size_t count) {
+  // Groups in the order their name first appears.
+  thread_local std::vector<std::pair<uint32_t, uint32_t>> spans;  // (from, to) into idx
+  const std::vector<uint32_t>& idx = by_name(args, count);
+  spans.clear();
+  for_each_group(args, idx, [&](size_t from, size_t to) {
+    spans.emplace_back(static_cast<uint32_t>(from), static_cast<uint32_t>(to));
+  });
+  std::sort(spans.begin(), spans.end(),
+            [&](const auto& a, const auto& b) { return idx[a.first] < idx[b.first]; });
   bool first = true;
-  for (size_t i = 0; i < count; ++i) {
-    if (seen_before(args, i)) continue;
+  for (const auto& [from, to] : spans) {
     if (!first) out.push_back('&');
     first = false;
-    encode_group(out, args, count, i);
+    encode_group(out, args, idx, from, to);
   }
 }
 

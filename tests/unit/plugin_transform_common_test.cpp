@@ -138,7 +138,29 @@ TEST_F(TransformObjectEditor, RenameOntoAnExistingKeyReplacesIt) {
 }
 
 TEST_F(TransformObjectEditor, DuplicateKeysLastWinsAsInALuaTable) {
-  EXPECT_EQ(run(R"({"a":1,"b":2,"a":3})", [](ObjectEditor&) {}), R"({"a":3,"b":2})");
+  EXPECT_EQ(run(R"({"a":1,"b":2,"a":3})", [](ObjectEditor&) {}), R"({"a":1,"b":2,"a":3})")
+      << "untouched duplicates are copied";
+  EXPECT_EQ(run(R"({"a":1,"b":2,"a":3})", [](ObjectEditor& e) { e.append("a", Item::raw("4")); }),
+            R"({"b":2,"a":[4]})");
+  EXPECT_EQ(
+      run(R"({"a":"x","b":2,"a":"y"})", [](ObjectEditor& e) { e.append("a", Item::string("z")); }),
+      R"({"b":2,"a":["y","z"]})");
+  EXPECT_EQ(run(R"({"a":1,"b":2,"a":3})", [](ObjectEditor& e) { e.remove("a"); }), R"({"b":2})");
+  EXPECT_EQ(run(R"({"a":1,"b":2,"a":3,"c":0})", [](ObjectEditor& e) { e.rename("a", "c"); }),
+            R"({"b":2,"c":3})");
+  EXPECT_EQ(run(R"({"a":1,"a":false})", [](ObjectEditor& e) { EXPECT_FALSE(e.truthy("a")); }),
+            R"({"a":1,"a":false})");
+}
+
+TEST_F(TransformObjectEditor, ManyKeysStayLinear) {
+  std::string body = "{";
+  for (int i = 0; i < 200000; ++i) body += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":1";
+  body += "}";
+  std::string out = run(body, [](ObjectEditor& e) {
+    e.remove("k5");
+    e.set("new", Item::raw("2"));
+  });
+  EXPECT_EQ(out.size(), body.size() - std::string(",\"k5\":1").size() + 8);
 }
 
 TEST_F(TransformObjectEditor, TruthinessIsLuas) {
