@@ -2400,7 +2400,10 @@ struct Driver {
           }
           size_t i = r->next;
           Entry& e = r->chain[i];
-          if (p == Phase::Access) e.collected = true;
+          // Kong's collection: rewrite runs (and collects) global instances; access collects
+          // every instance, even those after an exit (their filters and log still run).
+          if (i == 0 && p == Phase::Access)
+            for (Entry& x : r->chain) x.collected = true;
           if (p == Phase::Rewrite && e.scope.global) e.collected = true;
           bool runs = has_hook(e, p) && (p != Phase::Rewrite || e.scope.global) &&
                       (p != Phase::Response || e.collected);
