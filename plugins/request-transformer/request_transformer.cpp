@@ -363,12 +363,16 @@ class Run {
     return sb::view(out);
   }
 
-  std::string_view request_body() {
+  // The client body; nullopt (logged) when the host cannot hand it over (e.g. over its buffer
+  // limit). Kong then transforms as if the body were empty and replaces it; Silverback leaves
+  // the body alone rather than drop it.
+  std::optional<std::string_view> request_body() {
     sb_str out{nullptr, 0};
     sb::Status st = api_->request_body_get(raw_, &out);
     if (!st) {
-      ctx_.log().warn("[request-transformer] cannot read the request body: ", st.name());
-      return {};
+      ctx_.log().warn("[request-transformer] cannot read the request body (", st.name(),
+                      "): body left as is");
+      return std::nullopt;
     }
     return sb::view(out);
   }
@@ -381,7 +385,9 @@ class Run {
       return false;
     }
     if (!cfg_.method_moves_body || body_type(content_type()) != BodyType::kForm) return true;
-    s_.form.n = url::parse_args(request_body(), s_.form.args, 0);
+    std::optional<std::string_view> body = request_body();
+    if (!body) return true;
+    s_.form.n = url::parse_args(*body, s_.form.args, 0);
     if (s_.form.n == 0) return true;
     load_query();
     if (env_loaded_ && !env_frozen_) {
@@ -609,18 +615,19 @@ class Run {
     std::optional<std::string_view> ct = content_type();
     BodyType type = body_type(ct);
     if (type == BodyType::kNone) return true;
-    std::string_view body = request_body();
+    std::optional<std::string_view> body = request_body();
+    if (!body) return true;
     s_.out.clear();
     bool changed = false;
     switch (type) {
       case BodyType::kForm:
-        changed = transform_form(body);
+        changed = transform_form(*body);
         break;
       case BodyType::kMultipart:
-        changed = transform_multipart(body, *ct);
+        changed = transform_multipart(*body, *ct);
         break;
       case BodyType::kJson:
-        changed = transform_json(body);
+        changed = transform_json(*body);
         break;
       case BodyType::kNone:
         break;

@@ -189,6 +189,18 @@ TEST_F(RequestTransformer, LoadsAsABuiltLibrary) {
   EXPECT_TRUE(p.hooks().on_access);
 }
 
+TEST(RequestTransformerLimits, ABodyTheHostCannotHandOverIsLeftAlone) {
+  sb::testing::HostOptions opt;
+  opt.body_limit = 16;
+  sb::testing::Host host(opt);
+  sb::testing::Plugin plugin = host.load(kDef);
+  FakeRequest r = post(kJson, R"~({"a":"more than sixteen bytes"})~");
+  sb::testing::Request req = host.request(r, {plugin.compile(R"~({"add":{"body":["p1:v1"]}})~")});
+  EXPECT_EQ(req.access(), SB_CONTINUE);
+  EXPECT_EQ(req.upstream_body(), R"~({"a":"more than sixteen bytes"})~");
+  EXPECT_TRUE(host.logged("cannot read the request body"));
+}
+
 // ---- http method
 // ----------------------------------------------------------------------------------
 
