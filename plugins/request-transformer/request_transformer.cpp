@@ -24,7 +24,7 @@ enum class ListKind { kBody, kHeaders, kQuerystring };
 enum class Section { kRemove, kRename, kReplace, kAdd, kAppend };
 
 std::string field_path(std::string_view section, std::string_view list, size_t i) {
-  return "config." + std::string(section) + "." + std::string(list) + "[" + std::to_string(i + 1) +
+  return "config." + std::string(section) + "." + std::string(list) + "[" + std::to_string(i) +
          "]: ";
 }
 

@@ -18,11 +18,12 @@ using JsonValue = ResponseTransformer::JsonValue;
 [[noreturn]] void reject(std::string_view section, std::string_view list, size_t i,
                          const std::string& what) {
   throw sb::ConfigError("config." + std::string(section) + "." + std::string(list) + "[" +
-                        std::to_string(i + 1) + "]: " + what);
+                        std::to_string(i) + "]: " + what);
 }
 
-// The entries of one array, split as the plugin's iter() does ("^([^:]+):*(.-)$"; an empty
-// value is nil). `colon`: the schema's match "^[^:]+:.*$" applies.
+// The entries of one array (errors name them 0-based, like the host's schema engine), split as the
+// plugin's iter() does ("^([^:]+):*(.-)$"; an empty value is nil). `colon`: the schema's match
+// "^[^:]+:.*$" applies.
 std::vector<Pair> pairs_of(const sb::Value& arr, std::string_view section, std::string_view list,
                            bool colon, bool header_names) {
   std::vector<Pair> out;
@@ -66,8 +67,8 @@ std::vector<JsonValue> json_values_of(const sb::Value& rec, std::string_view sec
   for (size_t i = 0; i < pairs.size(); ++i) {
     std::string_view type = types.at(i).is_string() ? types.at(i).str() : std::string_view();
     if (!type.empty() && type != "boolean" && type != "number" && type != "string") {
-      throw sb::ConfigError("config." + std::string(section) + ".json_types[" +
-                            std::to_string(i + 1) + "]: expected one of: boolean, number, string");
+      throw sb::ConfigError("config." + std::string(section) + ".json_types[" + std::to_string(i) +
+                            "]: expected one of: boolean, number, string");
     }
     const Pair& p = pairs[i];
     out.push_back(ResponseTransformer::json_value(p.name, p.has_value ? &p.value : nullptr, type));

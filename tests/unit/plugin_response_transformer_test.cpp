@@ -51,7 +51,7 @@ using V = std::vector<std::string>;
 TEST_F(ResponseTransformer, SchemaErrors) {
   auto err = plugin.compile_error(R"({"rename":{"headers":["x-no-colon"]}})");
   ASSERT_TRUE(err);
-  EXPECT_NE(err->find("config.rename.headers[1]: invalid value: x-no-colon"), std::string::npos)
+  EXPECT_NE(err->find("config.rename.headers[0]: invalid value: x-no-colon"), std::string::npos)
       << *err;
   err = plugin.compile_error(R"({"rename":{"headers":["x-requ,est-id:x-custom-request-id"]}})");
   ASSERT_TRUE(err);
@@ -63,7 +63,8 @@ TEST_F(ResponseTransformer, SchemaErrors) {
   }
   err = plugin.compile_error(R"({"add":{"json":["a:1"],"json_types":["float"]}})");
   ASSERT_TRUE(err);
-  EXPECT_NE(err->find("expected one of: 'boolean', 'number', 'string'"), std::string::npos) << *err;
+  EXPECT_NE(err->find("config.add.json_types[1]: expected one of: "), std::string::npos) << *err;
+  EXPECT_NE(err->find("boolean"), std::string::npos) << *err;
   EXPECT_EQ(plugin.compile_error(R"({"remove":{"headers":["just_a_key"],"json":["k"]}})"),
             std::nullopt);
 }
