@@ -71,6 +71,15 @@ void MessageHead::release() {
 
 void MessageHead::add_field(std::string_view name, std::string_view value) {
   if (name.empty()) return;
+  // A view into edits_ itself (a value read from this head) would dangle when edits_ grows.
+  auto inside = [&](std::string_view v) {
+    return !v.empty() && v.data() >= edits_.data() && v.data() < edits_.data() + edits_.size();
+  };
+  if (inside(name) || inside(value)) {
+    std::string n(name), v(value);
+    add_field(n, v);
+    return;
+  }
   Field f;
   f.name = {static_cast<uint32_t>(edits_.size()) | kEdited, static_cast<uint32_t>(name.size())};
   edits_.append(name);

@@ -18,7 +18,8 @@
 namespace sb::plugins {
 
 // The plugins `bundled` stands for: the Kong plugins Silverback ships in plugins/.
-inline constexpr std::array<std::string_view, 0> kBundled = {};
+inline constexpr std::array<std::string_view, 3> kBundled = {
+    "request-termination", "request-transformer", "response-transformer"};
 
 struct LoadedPlugin {
   size_t index = 0;  // position in Registry::plugins()

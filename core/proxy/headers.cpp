@@ -328,7 +328,8 @@ void build_local_response(std::string& out, const Transaction& t, const Settings
   } else {
     out.append(keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
   }
-  fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", body_size);
+  // nginx sends no Content-Length with a 204 (RFC 9110 §8.6: it must not).
+  if (status != 204) fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", body_size);
   out.append(extra_headers);
   if (admin) {
     if (settings.headers & kHeaderAdminLatency) {

@@ -519,7 +519,8 @@ sb_status h_route_capture(sb_ctx* ctx, sb_str name, sb_str* out) {
   if (auto st = check_request(ctx, kRoutedPhases); st != SB_OK) return st;
   std::string_view n = sv(name);
   for (const auto& c : ctx->txn->match.captures) {
-    bool hit = c.name.empty() ? n == std::to_string(c.index) : n == c.name;
+    // Every group by number (named ones too, as ngx.re.match reports them), named ones by name.
+    bool hit = n == std::to_string(c.index) || (!c.name.empty() && n == c.name);
     if (hit) {
       *out = out_str(c.value);
       return SB_OK;

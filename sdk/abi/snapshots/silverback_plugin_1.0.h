@@ -80,7 +80,7 @@ typedef int32_t sb_result;
                          the remaining request phases and the upstream are skipped; header_filter,
                          body_filter and log still run for the plugins collected so far, as Kong */
 #define SB_PENDING 2  /* async work started: the request is parked until resume() is called from
-                         a completion. Allowed in rewrite, access and response only. */
+                         a completion. Allowed in rewrite and access only (1.0). */
 #define SB_ERROR 3    /* failure: the host logs it and answers 500 (Kong's "An unexpected error
                          occurred"), later phases run as for an exit */
 
@@ -281,8 +281,8 @@ typedef struct sb_host_api {
   /* Replaces the body sent upstream (kong.service.request.set_raw_body); the host sets
      Content-Length. rw acc; needs SB_CFG_READS_REQUEST_BODY like request_body_get. */
   sb_status (*request_body_set)(sb_ctx *ctx, sb_str body);
-  /* A capture of the matched route's regex path (kong.request.get_uri_captures): name "0" is the
-     whole match, "1".. the unnamed groups, other names the named groups. acc hf bf log. */
+  /* A capture of the matched route's regex path (kong.request.get_uri_captures): "1".. every
+     group by number (named groups too), other names the named groups. acc hf bf log. */
   sb_status (*route_capture)(sb_ctx *ctx, sb_str name, sb_str *out);
 
   /* Short-circuit (kong.response.exit): records status, headers and body; the host applies it
@@ -296,7 +296,8 @@ typedef struct sb_host_api {
                              const sb_header *headers, size_t n_headers);
   /* header_filter: how body_filter sees the response body (SB_BODY_*). */
   sb_status (*response_body_mode)(sb_ctx *ctx, uint32_t mode);
-  /* body_filter: replaces the current chunk (empty = drop it); response: replaces the whole
+  /* body_filter: replaces the current chunk (empty = drop it; in SB_BODY_STREAM mode the
+     replacement must keep the chunk's length, else SB_E_STATE); response: replaces the whole
      body. The host copies. */
   sb_status (*body_set)(sb_ctx *ctx, sb_str data);
   /* response: the whole upstream response body (kong.service.response.get_raw_body). */
@@ -339,7 +340,7 @@ typedef struct sb_host_api {
   /* Kong's log serializer (kong.log.serialize) as compact JSON. log. */
   sb_status (*log_serialize)(sb_ctx *ctx, sb_str *out);
 
-  /* Async. The started op's id goes to *op (may be NULL). Worker ctx or rw acc resp; on a
+  /* Async. The started op's id goes to *op (may be NULL). Worker ctx or rw acc; on a
      request ctx the plugin returns SB_PENDING after starting work it waits for, and calls
      resume() from the completion. Timers and calls started in hf/bf/log are refused: copy what
      you need and use the worker ctx from on_init_worker. */
@@ -397,7 +398,7 @@ typedef struct sb_plugin_hooks {
   sb_result (*on_access)(sb_ctx *ctx, const void *cfg);
   /* Implementing it makes the host buffer the whole upstream response first (Kong's buffered
      proxying); status, SB_HDR_RESPONSE and the body (body_set) are then writable. */
-  sb_result (*on_response)(sb_ctx *ctx, const void *cfg);
+  sb_result (*on_response)(sb_ctx *ctx, const void *cfg); /* no SB_PENDING in 1.0 */
   sb_result (*on_header_filter)(sb_ctx *ctx, const void *cfg); /* no SB_PENDING */
   /* Per chunk of response body (n slices, possibly 0), eos = 1 on the last call. Pass through
      by calling nothing; body_set replaces the chunk. No SB_PENDING. */

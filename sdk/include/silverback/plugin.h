@@ -281,8 +281,8 @@ typedef struct sb_host_api {
   /* Replaces the body sent upstream (kong.service.request.set_raw_body); the host sets
      Content-Length. rw acc; needs SB_CFG_READS_REQUEST_BODY like request_body_get. */
   sb_status (*request_body_set)(sb_ctx *ctx, sb_str body);
-  /* A capture of the matched route's regex path (kong.request.get_uri_captures): name "0" is the
-     whole match, "1".. the unnamed groups, other names the named groups. acc hf bf log. */
+  /* A capture of the matched route's regex path (kong.request.get_uri_captures): "1".. every
+     group by number (named groups too), other names the named groups. acc hf bf log. */
   sb_status (*route_capture)(sb_ctx *ctx, sb_str name, sb_str *out);
 
   /* Short-circuit (kong.response.exit): records status, headers and body; the host applies it
