@@ -10,4 +10,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libuv1-dev node-llhttp libssl-dev openssl libyaml-cpp-dev libfmt-dev libpcre2-dev \
   libgtest-dev libgmock-dev \
   clang clang-format libclang-rt-14-dev \
+  abigail-tools \
   python3 curl wrk nginx-light procps >/dev/null

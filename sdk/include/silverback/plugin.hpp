@@ -1514,6 +1514,15 @@ inline bool accept_host(const sb_host_info* host, const sb_plugin_def& def) noex
 
 }  // namespace detail
 
+// The static def SB_PLUGIN emits, for tests that hold several plugin classes in one binary:
+//   static constexpr sb_plugin_def kDef = sb::plugin_def<MyPlugin>("my-plugin", "1.0", 10,
+//   kSchema); host.load(kDef);
+template <class P>
+constexpr sb_plugin_def plugin_def(const char* name, const char* version, int32_t priority,
+                                   const char* schema_json, const char* entities_json = nullptr) {
+  return detail::make_def<P>(name, version, priority, schema_json, entities_json);
+}
+
 template <class Self>
 template <class P>
 typename P::State& CtxBase<Self>::state() const noexcept {
@@ -1527,7 +1536,7 @@ typename P::State& CtxBase<Self>::state() const noexcept {
 // (.so), at namespace scope: SB_PLUGIN(MyPlugin, "my-plugin", "1.0.0", 1000, kSchema, nullptr).
 #define SB_PLUGIN(Class, name, version, priority, schema_json, entities_json)                  \
   static constexpr sb_plugin_def sb_plugin_def_instance_ =                                     \
-      ::sb::detail::make_def<Class>(name, version, priority, schema_json, entities_json);      \
+      ::sb::plugin_def<Class>(name, version, priority, schema_json, entities_json);            \
   extern "C" SB_EXPORT const sb_plugin_def* sb_plugin_entry_v1(const sb_host_info* host) {     \
     return ::sb::detail::accept_host(host, sb_plugin_def_instance_) ? &sb_plugin_def_instance_ \
                                                                     : nullptr;                 \
