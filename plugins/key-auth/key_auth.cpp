@@ -155,9 +155,8 @@ class Body {
     if (!content_type) return;  // Kong: "missing content type", the body is ignored
     BodyKind kind = body_kind(*content_type);
     if (kind == BodyKind::kNone) return;  // "unsupported content type"
-    if (kind == BodyKind::kMultipart) {
-      boundary_ = multipart_boundary(*content_type);
-    }
+    // Copied: hiding a header changes the header map, which ends views into it.
+    if (kind == BodyKind::kMultipart) boundary_.assign(multipart_boundary(*content_type));
     auto body = ctx_.request().body();
     if (!body) {
       ctx_.log().info("Cannot process request body: request body not available");
@@ -171,7 +170,7 @@ class Body {
   bool loaded_ = false;
   BodyKind kind_ = BodyKind::kNone;
   std::string_view raw_;
-  std::string_view boundary_;
+  std::string boundary_;
 };
 
 // One header value of the client request: count (0 = absent) and the first value.
