@@ -46,8 +46,10 @@ class CounterStore {
   };
 
   // shards: a power of two; max_entries: the table's size bound (least recently used keys are
-  // dropped beyond it, as a full Kong shared dict evicts).
-  explicit CounterStore(size_t shards = 64, size_t max_entries = 262144);
+  // dropped beyond it, as a full Kong shared dict evicts). One entry holds every window of one
+  // (route, service, identifier), about 250 bytes: the default bound is ~16 MB, about what
+  // Kong's 12 MB kong_rate_limiting_counters dict holds for single-window configs.
+  explicit CounterStore(size_t shards = 64, size_t max_entries = 65536);
   ~CounterStore();
   CounterStore(const CounterStore&) = delete;
   CounterStore& operator=(const CounterStore&) = delete;
@@ -57,8 +59,8 @@ class CounterStore {
   // Atomic per key. `key` identifies (route, service, identifier).
   Usage hit(std::string_view key, const Check& check, int64_t now_s);
 
-  // Drops every entry whose windows all ended before now_s. Runs by itself as the table grows;
-  // public for timers and tests.
+  // Drops every entry whose windows all ended by now_s. Runs by itself as the table grows, and
+  // from worker 0's sweep timer (RateLimiting::init_worker).
   void sweep(int64_t now_s);
   size_t size() const;
 

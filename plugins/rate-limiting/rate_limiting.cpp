@@ -2,6 +2,7 @@
 #include "rate_limiting.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -152,6 +153,21 @@ std::string_view identifier(sb::Ctx& ctx, const RateLimiting::Config& cfg) {
   return id ? *id : ctx.client().forwarded_ip();
 }
 
+// Re-arms itself until the worker stops (a NULL ctx or a failed status).
+void schedule_sweep(sb::WorkerCtx& worker) {
+  sb::Op op = worker.timer(kSweepIntervalMs, [](sb::WorkerCtx* w, sb::Status st) {
+    if (w == nullptr || !st) return;
+    // The ABI has no clock on a worker ctx: the wall clock, one second behind so that an entry
+    // is never dropped in the last instant of its window as a request loop sees it.
+    int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    w->state<RateLimiting>().counters.sweep(now_s - 1);
+    schedule_sweep(*w);
+  });
+  if (!op) worker.log().warn("could not start the counter sweep timer: ", op.status().name());
+}
+
 bool set_header(sb::Ctx& ctx, std::string_view name, std::string_view value) {
   sb::Status st = ctx.response().set_header(name, value);
   if (!st) ctx.log().err("could not set ", name, ": ", st.name());
@@ -262,6 +278,10 @@ RateLimiting::Config RateLimiting::compile(const sb::Value& conf, State& state) 
   }
   c.counters = &state.counters;
   return c;
+}
+
+void RateLimiting::init_worker(sb::WorkerCtx& worker) {
+  if (worker.node().worker_id() == 0) schedule_sweep(worker);
 }
 
 sb::Result RateLimiting::access(sb::Ctx& ctx, const Config& cfg) {

@@ -43,8 +43,13 @@ struct RateLimiting {
   };
 
   static Config compile(const sb::Value& conf, State& state);
+  // Worker 0 sweeps expired counters every kSweepIntervalMs, so memory comes back after a burst
+  // of identifiers even when no new ones arrive.
+  static void init_worker(sb::WorkerCtx& worker);
   static sb::Result access(sb::Ctx& ctx, const Config& cfg);
 };
+
+inline constexpr uint64_t kSweepIntervalMs = 10000;
 
 // Lua's tostring() of a number ("%.14g": 10 -> "10", 2.5 -> "2.5") into buf; returns the length.
 size_t format_number(double v, char* buf, size_t cap);

@@ -534,4 +534,21 @@ TEST_F(RateLimitingPlugin, BlockedRequestStillRunsResponsePhases) {
   EXPECT_TRUE(host_.violations().empty());
 }
 
+TEST_F(RateLimitingPlugin, WorkerZeroSweepsOnATimer) {
+  auto& counters =
+      static_cast<sb::detail::PluginState<RateLimiting>*>(plugin_.state())->user->counters;
+  auto cfg = plugin_.compile(R"({"second": 5, "limit_by": "ip"})");
+  for (int i = 0; i < 10; ++i) {
+    FakeRequest r;
+    r.forwarded_ip = "10.1.0." + std::to_string(i);
+    hit(cfg, r);
+  }
+  EXPECT_EQ(counters.size(), 10u);
+  ASSERT_EQ(plugin_.init_worker(), SB_OK);
+  EXPECT_EQ(host_.pending_timers(), 1u);
+  host_.advance(sbp::rate_limiting::kSweepIntervalMs);
+  EXPECT_EQ(counters.size(), 0u);         // those windows ended long ago by the wall clock
+  EXPECT_EQ(host_.pending_timers(), 1u);  // re-armed
+}
+
 }  // namespace
