@@ -155,8 +155,8 @@ class ConfigError : public std::runtime_error {
 };
 
 struct Header {
-  std::string_view name;
-  std::string_view value;
+  std::string_view name{};
+  std::string_view value{};
 };
 
 // Borrowed list of headers to send: {{"a", "1"}, {"b", "2"}}, a vector or a span of sb::Header.
@@ -474,11 +474,12 @@ inline Value::Members Value::members() const { return Members(*this); }
 // ---- Outbound HTTP -------------------------------------------------------------------------
 
 // Borrowed for the http_call() only.
+// Every member has an initializer so designated initializers may skip any of them.
 struct HttpRequest {
-  std::string_view method;  // empty = GET
-  std::string_view url;
-  std::vector<Header> headers;
-  std::string_view body;
+  std::string_view method{};  // empty = GET
+  std::string_view url{};
+  std::vector<Header> headers{};
+  std::string_view body{};
   uint32_t timeout_ms = 0;  // 0 = the host's default (10 s)
   bool verify_tls = false;  // SB_HTTP_TLS_VERIFY
 };

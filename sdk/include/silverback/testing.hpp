@@ -601,9 +601,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // What the fake upstream answers (or an http_call completion carries).
 struct FakeResponse {
   int status = 200;
-  Headers headers;
-  std::string body;
-  std::vector<std::string> chunks;  // if set, the body as it arrives (body_filter calls)
+  Headers headers{};
+  std::string body{};
+  std::vector<std::string> chunks{};  // if set, the body as it arrives (body_filter calls)
 };
 
 // The client request. Entity rows and consumers live on the Host.
@@ -613,28 +613,28 @@ struct FakeRequest {
   std::string host = "example.com";
   int64_t port = 8000;
   std::string path = "/";  // normalized; raw_path defaults to it
-  std::string query;       // raw query, no '?'
-  Headers headers;         // a Host header is added from `host` unless present
-  std::string body;
-  std::string raw_path;
+  std::string query{};     // raw query, no '?'
+  Headers headers{};       // a Host header is added from `host` unless present
+  std::string body{};
+  std::string raw_path{};
   std::string http_version = "1.1";
   std::string client_ip = "127.0.0.1";
   int64_t client_port = 40000;
-  std::string forwarded_ip;  // defaults to client_ip
+  std::string forwarded_ip{};  // defaults to client_ip
   std::string request_id = "00000000000000000000000000000001";
-  std::string sni;
+  std::string sni{};
   std::string route_id = "route-1";  // empty: no route (also no service)
   std::string route_name = "route";
   std::string service_id = "service-1";
   std::string service_name = "service";
-  std::map<std::string, std::string> captures;  // "0", "1", ..., or group names
-  FakeResponse upstream;                        // what the service answers
+  std::map<std::string, std::string> captures{};  // "0", "1", ..., or group names
+  FakeResponse upstream{};                        // what the service answers
 };
 
 // Where a plugin instance is configured (Kong's scoping). Rewrite runs global instances only.
 struct Scope {
   bool global = true;
-  std::string route_id, service_id, consumer_id;
+  std::string route_id{}, service_id{}, consumer_id{};
 };
 
 enum class Phase {
@@ -702,9 +702,9 @@ struct HostOptions {
   std::string host_version = "0.0.0-fake";
   std::string node_id = "11111111-2222-3333-4444-555555555555";
   std::string hostname = "fake-node";
-  std::vector<std::string> trusted_ips;  // CIDRs or addresses
-  size_t body_limit = 1 << 20;           // request / buffered response body limit
-  uint64_t start_ms = 1700000000000;     // the fake clock, Unix epoch ms
+  std::vector<std::string> trusted_ips{};  // CIDRs or addresses
+  size_t body_limit = 1 << 20;             // request / buffered response body limit
+  uint64_t start_ms = 1700000000000;       // the fake clock, Unix epoch ms
   int64_t worker_id = 0;
   bool echo_logs = false;  // also print log lines to stderr
   // Contract violations are always recorded (Host::violations()); with GoogleTest they are also
@@ -753,6 +753,10 @@ inline bool name_eq(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
+}
+inline void erase_header(Headers& h, std::string_view name) {
+  h.erase(std::remove_if(h.begin(), h.end(), [&](auto& kv) { return name_eq(kv.first, name); }),
+          h.end());
 }
 inline bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -1862,8 +1866,10 @@ struct Api {
     if (it == h->entities.end()) return SB_E_NOT_FOUND;
     for (const auto& row : it->second) {
       std::string key;
-      for (size_t i = 0; i < key_fields.size(); ++i)
-        key += (i ? ":" : "") + field_text(*row, key_fields[i]);
+      for (size_t i = 0; i < key_fields.size(); ++i) {
+        if (i) key += ':';
+        key += field_text(*row, key_fields[i]);
+      }
       if (key == value) {
         *out = row.get();
         return SB_OK;
@@ -2247,14 +2253,9 @@ struct Driver {
   static void apply_exit(RequestImpl* r, ExitInfo e) {
     r->status = e.status;
     Headers h = r->resp_headers;  // set earlier by plugins: kept
-    for (auto& [k, v] : e.headers) {
-      h.erase(std::remove_if(h.begin(), h.end(), [&](auto& kv) { return name_eq(kv.first, k); }),
-              h.end());
-    }
+    for (auto& kv : e.headers) erase_header(h, kv.first);
     for (auto& kv : e.headers) h.push_back(kv);
-    h.erase(std::remove_if(h.begin(), h.end(),
-                           [](auto& kv) { return name_eq(kv.first, "content-length"); }),
-            h.end());
+    erase_header(h, "content-length");
     h.emplace_back("Content-Length", std::to_string(e.body.size()));
     r->resp_headers = std::move(h);
     r->upstream_resp.clear();
@@ -2325,10 +2326,8 @@ struct Driver {
     r->status = up.status;
     r->upstream_resp = up.headers;
     Headers h = up.headers;
-    for (auto& [k, v] : r->resp_headers) {  // set in rewrite/access: applied over the upstream's
-      h.erase(std::remove_if(h.begin(), h.end(), [&](auto& kv) { return name_eq(kv.first, k); }),
-              h.end());
-    }
+    // Set in rewrite/access: applied over the upstream's.
+    for (auto& kv : r->resp_headers) erase_header(h, kv.first);
     for (auto& kv : r->resp_headers) h.push_back(kv);
     r->resp_headers = std::move(h);
     r->source = "service";
@@ -2416,12 +2415,8 @@ struct Driver {
         }
         case Phase::HeaderFilter: {
           if (r->next >= r->chain.size()) {
-            if (r->body_mode == SB_BODY_RESIZE || r->body_mode == SB_BODY_BUFFER) {
-              auto& hd = r->resp_headers;
-              hd.erase(std::remove_if(hd.begin(), hd.end(),
-                                      [](auto& kv) { return name_eq(kv.first, "content-length"); }),
-                       hd.end());
-            }
+            if (r->body_mode == SB_BODY_RESIZE || r->body_mode == SB_BODY_BUFFER)
+              erase_header(r->resp_headers, "content-length");
             r->stage = Phase::BodyFilter;
             r->next = 0;
             break;
@@ -2435,12 +2430,9 @@ struct Driver {
             ExitInfo x = std::move(*r->recorded);
             r->recorded.reset();
             r->status = x.status;
-            for (auto& [k, v] : x.headers) {
-              auto& hd = r->resp_headers;
-              hd.erase(std::remove_if(hd.begin(), hd.end(),
-                                      [&](auto& kv) { return name_eq(kv.first, k); }),
-                       hd.end());
-              hd.emplace_back(k, v);
+            for (auto& kv : x.headers) {
+              erase_header(r->resp_headers, kv.first);
+              r->resp_headers.push_back(kv);
             }
             r->chunks_in = {""};
             r->source = "exit";
