@@ -58,7 +58,11 @@ TEST(KeyAuthSources, FormLookup) {
   EXPECT_EQ(form_lookup("&&apikey=x&&", "apikey", &s).value, "x");
   // nginx reads at most 100 arguments.
   std::string many;
-  for (int i = 0; i < 100; ++i) many += "a" + std::to_string(i) + "=1&";
+  for (int i = 0; i < 100; ++i) {
+    many += 'a';
+    many += std::to_string(i);
+    many += "=1&";
+  }
   EXPECT_EQ(form_lookup(many + "apikey=x", "apikey", &s).found, Found::kAbsent);
 }
 
