@@ -18,8 +18,10 @@
 namespace sb::plugins {
 
 // The plugins `bundled` stands for: the Kong plugins Silverback ships in plugins/.
-inline constexpr std::array<std::string_view, 3> kBundled = {
-    "request-termination", "request-transformer", "response-transformer"};
+inline constexpr std::array<std::string_view, 6> kBundled = {
+    "correlation-id",      "key-auth",
+    "rate-limiting",       "request-termination",
+    "request-transformer", "response-transformer"};
 
 struct LoadedPlugin {
   size_t index = 0;  // position in Registry::plugins()

@@ -269,6 +269,7 @@ class Run {
         return sb::Result::Error;
       }
     }
+    keep_client_host();
     return sb::Result::Continue;
   }
 
@@ -606,16 +607,18 @@ class Run {
         ctx_.log().warn("[request-transformer] cannot set header '", name, "': ", st.name());
       }
     }
-    // Kong's transform_headers ends with set_headers(<every request header>), Host included,
-    // so the upstream receives the client's Host whenever this plugin runs (unless a rule above
-    // changed Host).
-    bool host_rule = false;
-    for (size_t i = 0; i < s_.nslots; ++i) host_rule = host_rule || is_host(s_.slots[i].key);
+  }
+
+  // Kong's transform_headers ends with set_headers(<every request header>), Host included, so
+  // the upstream receives the client's Host whenever this plugin runs (unless a rule changed
+  // Host). Done last: setting a header invalidates the views templates may still hold.
+  void keep_client_host() {
+    for (size_t i = 0; i < s_.nslots; ++i)
+      if (is_host(s_.slots[i].key)) return;
     sb_str host{nullptr, 0};
-    if (!host_rule &&
-        api_->hdr_get(raw_, SB_HDR_REQUEST, sb::str("Host"), 0, &host, nullptr) == SB_OK) {
-      api_->hdr_set(raw_, map, sb::str("Host"), host);
-    }
+    if (api_->hdr_get(raw_, SB_HDR_REQUEST, sb::str("Host"), 0, &host, nullptr) != SB_OK) return;
+    std::string copy(sb::view(host));  // the set below may move what `host` points into
+    api_->hdr_set(raw_, SB_HDR_UPSTREAM_REQUEST, sb::str("Host"), sb::str(copy));
   }
 
   // ---- Body ----
