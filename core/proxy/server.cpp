@@ -1,10 +1,16 @@
 #include "proxy/server.h"
 
 #include <fmt/format.h>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "common/log.h"
 #include "config/loader.h"
+#include "proxy/conf.h"
 #include "proxy/session.h"
 
 namespace sb::proxy {
@@ -19,7 +25,7 @@ Server::~Server() {
 
 std::shared_ptr<const Snapshot> Server::load(std::vector<std::string>& errors) {
   sb::config::LoadOptions options;  // no plugins are enabled until the plugin host exists
-  auto result = sb::config::load_file(settings_.declarative_config, options);
+  auto result = load_source(options);
   if (!result.ok()) {
     for (const auto& e : result.errors) errors.push_back(e.to_string());
     return nullptr;
@@ -27,12 +33,71 @@ std::shared_ptr<const Snapshot> Server::load(std::vector<std::string>& errors) {
   return build_snapshot(std::move(*result.config), settings_.router_flavor, ++generation_, &errors);
 }
 
+sb::config::LoadResult Server::load_source(const sb::config::LoadOptions& options) {
+  std::shared_ptr<const std::string> text = pushed_text_;
+  std::string name = "POST /config";
+  bool empty = false;
+  if (!text) {
+    name = settings_.declarative_config;
+    if (name.empty()) {
+      // Kong starts DB-less without declarative_config on an empty config.
+      text = std::make_shared<const std::string>("_format_version: \"3.0\"\n");
+      empty = true;
+    } else {
+      std::ifstream in(name, std::ios::binary);
+      if (!in) {
+        sb::config::LoadResult r;
+        r.errors.push_back(sb::config::Error{
+            name, {}, "", "", fmt::format("cannot read file: {}", std::strerror(errno))});
+        load_errors_ = r.errors;
+        return r;
+      }
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      text = std::make_shared<const std::string>(ss.str());
+    }
+  }
+  auto result = sb::config::load_string(*text, name, options);
+  if (empty && result.ok()) result.config->hash = std::string(32, '0');  // Kong's empty hash
+  loading_text_ = std::move(text);
+  load_errors_ = result.errors;
+  return result;
+}
+
 std::shared_ptr<const Snapshot> Server::snapshot() const {
   std::lock_guard<std::mutex> lock(snapshot_mutex_);
   return snapshot_;
 }
 
+Server::Current Server::current() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return {snapshot_, snapshot_text_, snapshot_loaded_at_};
+}
+
+std::string Server::open_logs() {
+  std::string error;
+  auto open = [&](const std::string& setting, size_t channels) -> std::unique_ptr<AccessLogFile> {
+    std::string path = prefix_path(settings_.prefix, setting);
+    if (path.empty() || path == "off") return nullptr;
+    return AccessLogFile::open(path, channels, &error);
+  };
+  proxy_access_log_ = open(settings_.proxy_access_log, static_cast<size_t>(settings_.workers));
+  if (!error.empty()) return error;
+  admin_access_log_ = open(settings_.admin_access_log, 1);
+  return error;
+}
+
+void Server::reopen_logs() {
+  for (const std::string& err :
+       {sb::log::reopen(), proxy_access_log_ ? proxy_access_log_->reopen() : std::string(),
+        admin_access_log_ ? admin_access_log_->reopen() : std::string()}) {
+    if (!err.empty()) sb::log::error("reopening logs: {}", err);
+  }
+  sb::log::notice("log files reopened");
+}
+
 std::string Server::start() {
+  if (auto err = open_logs(); !err.empty()) return err;
   std::vector<std::string> errors;
   auto snap = load(errors);
   if (!snap) {
@@ -42,8 +107,11 @@ std::string Server::start() {
     return text;
   }
   snapshot_ = snap;
+  snapshot_text_ = std::move(loading_text_);
+  snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
   main_ = std::make_unique<Worker>(settings_, -1, Role::admin, snap);
   main_->set_admin(admin_);
+  if (admin_access_log_) main_->set_access_log(&admin_access_log_->channel(0));
   if (auto err = main_->listen(settings_.admin_listen); !err.empty()) return err;
   bool any_ssl = false;
   for (const auto& a : settings_.proxy_listen) any_ssl = any_ssl || a.ssl;
@@ -56,6 +124,7 @@ std::string Server::start() {
   for (int i = 0; i < settings_.workers; ++i) {
     auto w = std::make_unique<Worker>(settings_, i, Role::proxy, snap, tls);
     if (auto err = w->listen(settings_.proxy_listen); !err.empty()) return err;
+    if (proxy_access_log_) w->set_access_log(&proxy_access_log_->channel(static_cast<size_t>(i)));
     workers_.push_back(std::move(w));
   }
   uv_loop_t* loop = main_->loop();
@@ -69,6 +138,10 @@ std::string Server::start() {
   sigterm_ = make_signal(SIGTERM);
   sigint_ = make_signal(SIGINT);
   sighup_ = make_signal(SIGHUP);
+  sigusr1_ = make_signal(SIGUSR1);
+  reload_timer_ = sb::net::make_uv_handle<uv_timer_t>();
+  uv_timer_init(loop, reload_timer_.get());
+  reload_timer_->data = this;
   std::signal(SIGPIPE, SIG_IGN);
   worker_done_ = sb::net::make_uv_handle<uv_async_t>();
   uv_async_init(loop, worker_done_.get(), &Server::on_worker_done);
@@ -95,6 +168,8 @@ int Server::run() {
   threads_.clear();
   worker_done_.reset();
   grace_timer_.reset();
+  reload_timer_.reset();
+  sigusr1_.reset();
   workers_.clear();
   main_.reset();
   sb::log::notice("silverback stopped");
@@ -102,23 +177,72 @@ int Server::run() {
 }
 
 bool Server::reload() {
+  if (settings_.declarative_config.empty()) {
+    auto cur = current();
+    sb::log::notice(
+        "reload: no declarative_config set, keeping the current configuration "
+        "(hash {})",
+        cur.snapshot->config.hash);
+    return true;
+  }
+  return apply(nullptr).ok;
+}
+
+Server::LoadReport Server::load_text(std::string text) {
+  return apply(std::make_shared<const std::string>(std::move(text)));
+}
+
+Server::LoadReport Server::apply(std::shared_ptr<const std::string> text) {
+  pushed_text_ = std::move(text);
+  load_errors_.clear();
   std::vector<std::string> errors;
   auto snap = load(errors);
+  pushed_text_.reset();
+  LoadReport report;
   if (!snap) {
     reloads_failed_.fetch_add(1);
+    report.errors = std::move(load_errors_);
+    if (report.errors.empty()) {
+      // Not the loader's (e.g. a router problem): messages only.
+      for (auto& e : errors) report.errors.push_back(sb::config::Error{{}, {}, "", "", e});
+    }
     sb::log::error("reload failed, keeping the current configuration:");
     for (const auto& e : errors) sb::log::error("  {}", e);
-    return false;
+    loading_text_.reset();
+    return report;
   }
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     snapshot_ = snap;
+    snapshot_text_ = std::move(loading_text_);
+    snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
   }
   for (auto& w : workers_) w->publish(snap);
   main_->publish(snap);
   reloads_ok_.fetch_add(1);
   sb::log::notice("configuration reloaded (hash {})", snap->config.hash);
-  return true;
+  report.ok = true;
+  report.snapshot = std::move(snap);
+  return report;
+}
+
+void Server::collect(metrics::Scrape& out) const {
+  auto t = totals();
+  out.accepted = t.accepted;
+  out.handled = t.handled;
+  out.requests = t.requests;
+  out.active = t.active;
+  out.reading = t.reading;
+  out.writing = t.writing;
+  out.waiting = std::max<int64_t>(0, t.active - t.reading - t.writing);
+  for (const auto& w : workers_) {
+    w->metrics().visit([&](const metrics::RouteSeries& s) { out.add(s); });
+  }
+  if (auto snap = snapshot()) out.config_hash = snap->config.hash;
+  out.reloads_ok = reloads_ok_.load();
+  out.reloads_failed = reloads_failed_.load();
+  out.access_log_dropped = (proxy_access_log_ ? proxy_access_log_->dropped() : 0) +
+                           (admin_access_log_ ? admin_access_log_->dropped() : 0);
 }
 
 Server::Totals Server::totals() const {
@@ -139,10 +263,26 @@ void Server::on_signal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Server*>(handle->data);
   if (self == nullptr) return;
   if (signum == SIGHUP) {
-    self->reload();
+    // Coalesced: signals that arrive before the timer fires (or while the reload it starts
+    // runs; libuv queues them) lead to exactly one more reload, which reads the newest file.
+    if (!self->reload_pending_) {
+      self->reload_pending_ = true;
+      uv_timer_start(self->reload_timer_.get(), &Server::on_reload_timer, 0, 0);
+    }
+    return;
+  }
+  if (signum == SIGUSR1) {
+    self->reopen_logs();
     return;
   }
   self->begin_shutdown();
+}
+
+void Server::on_reload_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Server*>(handle->data);
+  if (self == nullptr || self->shutting_down_) return;
+  self->reload_pending_ = false;
+  self->reload();
 }
 
 void Server::begin_shutdown() {
@@ -155,6 +295,8 @@ void Server::begin_shutdown() {
   sigterm_.reset();
   sigint_.reset();
   sighup_.reset();
+  sigusr1_.reset();
+  reload_timer_.reset();
   grace_timer_ = sb::net::make_uv_handle<uv_timer_t>();
   uv_timer_init(main_->loop(), grace_timer_.get());
   grace_timer_->data = this;

@@ -66,6 +66,7 @@ struct Transaction {
   ResponseFraming framing = ResponseFraming::none;
   bool response_started = false;
   bool response_done = false;
+  uint64_t body_bytes_sent = 0;  // response body bytes written to the client (access log)
 
   // Back to the state of a new transaction, keeping string and vector capacity (transactions
   // are recycled by the worker so a request costs no allocations once warm).
@@ -78,6 +79,8 @@ struct Transaction {
     auto keep_hh = std::move(upstream_host_header);
     *this = Transaction();
     match = std::move(keep_match);
+    match.route = nullptr;  // a recycled transaction must not look routed
+    match.service = nullptr;
     match.captures.clear();
     router_headers = std::move(keep_headers);
     router_headers.clear();
