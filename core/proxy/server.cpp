@@ -1,7 +1,10 @@
 #include "proxy/server.h"
 
+#include <malloc.h>
+
 #include <fmt/format.h>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -109,6 +112,7 @@ std::string Server::start() {
   snapshot_ = snap;
   snapshot_text_ = std::move(loading_text_);
   snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
+  malloc_trim(0);  // the parse tree is gone: give its memory back
   main_ = std::make_unique<Worker>(settings_, -1, Role::admin, snap);
   main_->set_admin(admin_);
   if (admin_access_log_) main_->set_access_log(&admin_access_log_->channel(0));
@@ -142,6 +146,9 @@ std::string Server::start() {
   reload_timer_ = sb::net::make_uv_handle<uv_timer_t>();
   uv_timer_init(loop, reload_timer_.get());
   reload_timer_->data = this;
+  retire_timer_ = sb::net::make_uv_handle<uv_timer_t>();
+  uv_timer_init(loop, retire_timer_.get());
+  retire_timer_->data = this;
   std::signal(SIGPIPE, SIG_IGN);
   worker_done_ = sb::net::make_uv_handle<uv_async_t>();
   uv_async_init(loop, worker_done_.get(), &Server::on_worker_done);
@@ -169,6 +176,7 @@ int Server::run() {
   worker_done_.reset();
   grace_timer_.reset();
   reload_timer_.reset();
+  retire_timer_.reset();
   sigusr1_.reset();
   workers_.clear();
   main_.reset();
@@ -193,6 +201,7 @@ Server::LoadReport Server::load_text(std::string text) {
 }
 
 Server::LoadReport Server::apply(std::shared_ptr<const std::string> text) {
+  auto t0 = std::chrono::steady_clock::now();
   pushed_text_ = std::move(text);
   load_errors_.clear();
   std::vector<std::string> errors;
@@ -213,14 +222,19 @@ Server::LoadReport Server::apply(std::shared_ptr<const std::string> text) {
   }
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    retired_.push_back(std::move(snapshot_));
     snapshot_ = snap;
     snapshot_text_ = std::move(loading_text_);
     snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
   }
   for (auto& w : workers_) w->publish(snap);
   main_->publish(snap);
+  if (retire_timer_) uv_timer_start(retire_timer_.get(), &Server::on_retire_timer, 500, 0);
   reloads_ok_.fetch_add(1);
-  sb::log::notice("configuration reloaded (hash {})", snap->config.hash);
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  sb::log::notice("configuration reloaded (hash {}, {} ms)", snap->config.hash, ms);
   report.ok = true;
   report.snapshot = std::move(snap);
   return report;
@@ -278,6 +292,22 @@ void Server::on_signal(uv_signal_t* handle, int signum) {
   self->begin_shutdown();
 }
 
+void Server::on_retire_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Server*>(handle->data);
+  if (self == nullptr) return;
+  size_t before = self->retired_.size();
+  // use_count() == 1: only this list holds it (nothing can take a new reference to a replaced
+  // Snapshot), so it is freed here, on the main loop.
+  std::erase_if(self->retired_, [](const auto& s) { return !s || s.use_count() == 1; });
+  if (self->retired_.size() < before) {
+    malloc_trim(0);  // hand the freed config's memory back to the system
+  }
+  if (!self->retired_.empty()) {
+    // A worker has not switched yet, or a long request still pins an old config.
+    uv_timer_start(handle, &Server::on_retire_timer, 500, 0);
+  }
+}
+
 void Server::on_reload_timer(uv_timer_t* handle) {
   auto* self = static_cast<Server*>(handle->data);
   if (self == nullptr || self->shutting_down_) return;
@@ -297,6 +327,7 @@ void Server::begin_shutdown() {
   sighup_.reset();
   sigusr1_.reset();
   reload_timer_.reset();
+  retire_timer_.reset();
   grace_timer_ = sb::net::make_uv_handle<uv_timer_t>();
   uv_timer_init(main_->loop(), grace_timer_.get());
   grace_timer_->data = this;
