@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 namespace sb::proxy {
@@ -128,19 +129,21 @@ uint64_t AccessLogFile::dropped() const {
 
 namespace {
 
-// nginx's access-log escaping: '"', '\\' and bytes outside printable ASCII become \xHH.
+// nginx's access-log escaping: '"', '\\' and bytes outside printable ASCII become \xHH. Clean
+// runs are appended whole: this runs for every request.
 void append_escaped(std::string& out, std::string_view s) {
   static const char hex[] = "0123456789ABCDEF";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
+  size_t clean = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    } else {
-      out += ch;
+      out.append(s.data() + clean, i - clean);
+      const char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
+      out.append(esc, 4);
+      clean = i + 1;
     }
   }
+  out.append(s.data() + clean, s.size() - clean);
 }
 
 void append_quoted_or_dash(std::string& out, std::string_view s) {
@@ -153,6 +156,13 @@ void append_quoted_or_dash(std::string& out, std::string_view s) {
   out += '"';
 }
 
+template <typename T>
+void append_number(std::string& out, T v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+
 }  // namespace
 
 void append_access_line(std::string& out, const AccessLogFields& f) {
@@ -163,20 +173,31 @@ void append_access_line(std::string& out, const AccessLogFields& f) {
   append_escaped(out, f.method);
   out += ' ';
   append_escaped(out, f.target);
-  fmt::format_to(std::back_inserter(out), " HTTP/{}.{}\" {} {} ", f.http_major, f.http_minor,
-                 f.status, f.body_bytes_sent);
+  out.append(" HTTP/");
+  append_number(out, f.http_major);
+  out += '.';
+  append_number(out, f.http_minor);
+  out.append("\" ");
+  append_number(out, f.status);
+  out += ' ';
+  append_number(out, f.body_bytes_sent);
+  out += ' ';
   append_quoted_or_dash(out, f.referer);
   out += ' ';
   append_quoted_or_dash(out, f.user_agent);
   out.append(" kong_request_id: \"");
   out.append(f.request_id);
-  fmt::format_to(std::back_inserter(out), "\" kong_latency: {} upstream_latency: ", f.kong_latency);
+  out.append("\" kong_latency: ");
+  append_number(out, f.kong_latency);
+  out.append(" upstream_latency: ");
   if (f.upstream_latency < 0) {
     out += '-';
   } else {
-    fmt::format_to(std::back_inserter(out), "{}", f.upstream_latency);
+    append_number(out, f.upstream_latency);
   }
-  fmt::format_to(std::back_inserter(out), " request_latency: {}\n", f.request_latency);
+  out.append(" request_latency: ");
+  append_number(out, f.request_latency);
+  out += '\n';
 }
 
 }  // namespace sb::proxy
