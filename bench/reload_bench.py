@@ -67,6 +67,13 @@ def memory(pid):
     return vals
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of the whole process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def admin(port, method, path, body=None, timeout=300):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -147,7 +154,8 @@ def main():
         mem_start = memory(proc.pid)
         log(f"started in {start_s:.2f} s, RSS {mb(mem_start['VmRSS'])}")
 
-        post_times, hup_times = [], []
+        start_cpu = cpu_seconds(proc.pid)
+        post_times, hup_times, hup_cpu, rss_during = [], [], [], []
         for i in range(args.reloads):
             text = texts[(i + 1) % 2]
             t0 = time.monotonic()
@@ -155,15 +163,20 @@ def main():
             post_times.append(time.monotonic() - t0)
             if code != 201:
                 sys.exit(f"POST /config answered {code}: {body[:500]!r}")
+            time.sleep(1)  # let the replaced config be freed before measuring the next
             want = hashlib.md5(texts[i % 2].encode()).hexdigest()
             shutil.copy(paths[i % 2], decl)
+            c0 = cpu_seconds(proc.pid)
             t0 = time.monotonic()
             proc.send_signal(signal.SIGHUP)
             while config_hash(aport) != want:
                 time.sleep(0.002)
             hup_times.append(time.monotonic() - t0)
-            log(f"reload {i + 1}: POST {post_times[-1]:.2f} s, SIGHUP {hup_times[-1]:.2f} s, "
-                f"RSS {mb(memory(proc.pid)['VmRSS'])}")
+            hup_cpu.append(cpu_seconds(proc.pid) - c0)
+            rss_during.append(memory(proc.pid)["VmRSS"])
+            time.sleep(1)
+            log(f"reload {i + 1}: POST {post_times[-1]:.2f} s, SIGHUP {hup_times[-1]:.2f} s "
+                f"({hup_cpu[-1]:.2f} s CPU), RSS {mb(rss_during[-1])}")
         mem_end = memory(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -179,18 +192,27 @@ def main():
           f"{f', {args.plugins_per_service} plugin(s) each' if args.plugins_per_service else ''}"
           f", {len(texts[0]) / 1048576:.1f} MiB YAML, {args.workers} worker(s) | |")
     print("|---|---:|")
-    print(f"| start (process start to /status answering) | {start_s * 1000:.0f} ms |")
+    print(f"| start (process start to /status answering) | {start_s * 1000:.0f} ms "
+          f"({start_cpu * 1000:.0f} ms CPU) |")
     print(f"| reload by POST /config, {args.reloads}x (request time: parse, validate, "
           f"compile, publish) | {fmt_times(post_times)} |")
     print(f"| reload by SIGHUP, {args.reloads}x (signal to new hash on /status) | "
           f"{fmt_times(hup_times)} |")
+    print(f"| CPU time per SIGHUP reload (process utime+stime; steadier on a busy machine) | "
+          f"{fmt_times(hup_cpu)} |")
     if breakdown:
-        print(f"| of a load: yaml-cpp YAML::Load alone | {breakdown['yaml_load_ms']:.0f} ms |")
+        print(f"| of a load (config_load_bench, CPU): yaml-cpp YAML::Load alone | "
+              f"{breakdown['yaml_load_ms']:.0f} ms |")
         print(f"| of a load: whole loader (YAML::Load + validation + ids) | "
               f"{breakdown['loader_ms']:.0f} ms |")
         print(f"| of a load: Snapshot (router, targets) | {breakdown['snapshot_ms']:.0f} ms |")
+        print(f"| freeing a replaced Snapshot (main thread, not a worker) | "
+              f"{breakdown['free_ms']:.0f} ms |")
     print(f"| RSS after start | {mb(mem_start['VmRSS'])} |")
-    print(f"| RSS after {2 * args.reloads} reloads | {mb(mem_end['VmRSS'])} |")
+    print(f"| RSS right after a reload (old and new config both alive), median | "
+          f"{mb(statistics.median(rss_during))} |")
+    print(f"| RSS after {2 * args.reloads} reloads, settled (old config freed, heap trimmed) | "
+          f"{mb(mem_end['VmRSS'])} |")
     print(f"| peak RSS (VmHWM) | {mb(mem_end['VmHWM'])} |")
 
 
