@@ -170,13 +170,17 @@ void append_access_line(std::string& out, const AccessLogFields& f) {
   out.append(" - - [");
   out.append(f.time_local);
   out.append("] \"");
-  append_escaped(out, f.method);
-  out += ' ';
-  append_escaped(out, f.target);
-  out.append(" HTTP/");
-  append_number(out, f.http_major);
-  out += '.';
-  append_number(out, f.http_minor);
+  if (f.method.empty()) {
+    out += '-';
+  } else {
+    append_escaped(out, f.method);
+    out += ' ';
+    append_escaped(out, f.target);
+    out.append(" HTTP/");
+    append_number(out, f.http_major);
+    out += '.';
+    append_number(out, f.http_minor);
+  }
   out.append("\" ");
   append_number(out, f.status);
   out += ' ';

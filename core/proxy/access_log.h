@@ -80,7 +80,7 @@ class AccessLogFile {
 struct AccessLogFields {
   std::string_view remote_addr;
   std::string_view time_local;  // "10/Oct/2026:13:55:36 +0000"
-  std::string_view method;
+  std::string_view method;      // empty: no request line (rejected mid-head), logged as "-"
   std::string_view target;
   int http_major = 1, http_minor = 1;
   int status = 0;

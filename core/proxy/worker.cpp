@@ -283,8 +283,11 @@ void Worker::write_access_line(const Transaction& t, const sb::http::MessageHead
   AccessLogFields f;
   f.remote_addr = peer;
   f.time_local = std::string_view(log_time_, log_time_len_);
-  f.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
-  f.target = request.target();
+  // A request rejected before its head was complete has no usable request line: "-".
+  if (t.snapshot != nullptr) {
+    f.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
+    f.target = request.target();
+  }
   f.http_major = request.http_major;
   f.http_minor = request.http_minor;
   f.status = t.status;

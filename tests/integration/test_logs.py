@@ -6,7 +6,7 @@ import re
 import signal
 import unittest
 
-from harness import GatewayTestCase, RawClient, request
+from harness import GatewayTestCase, RawClient, request, send_raw
 from ops_helpers import admin, wait_for
 
 CONFIG = """_format_version: "3.0"
@@ -89,6 +89,13 @@ class AccessLogTest(GatewayTestCase):
         self.assertTrue(m, line)
         self.assertEqual((m["status"], m["upstream"], int(m["bytes"])), ("404", "-", len(r.body)))
         self.assertEqual(m["id"], r.header("X-Kong-Request-Id"))
+
+    def test_malformed_request_logged_without_request_line(self):
+        gw = self.start_gateway(CONFIG.format(port=self.up.port))
+        r = send_raw(gw.proxy_port, b"GET /x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+        self.assertEqual(r.status, 400)
+        (line,) = self.wait_lines(self.log_path(gw), 1)
+        self.assertRegex(line, r'^127\.0\.0\.1 - - \[[^]]+\] "-" 400 \d+ "-" "-" kong_request_id: ')
 
     def test_stdout_from_environment_and_off(self):
         env = dict(os.environ, KONG_PROXY_ACCESS_LOG="/dev/stdout", KONG_ADMIN_ACCESS_LOG="off")

@@ -332,6 +332,10 @@ TEST(AccessLog, LineFormatAndEscaping) {
   append_access_line(out, f);
   EXPECT_NE(out.find("HTTP/1.0\""), std::string::npos);
   EXPECT_NE(out.find("upstream_latency: - "), std::string::npos);
+  f.method = {};  // no request line
+  out.clear();
+  append_access_line(out, f);
+  EXPECT_NE(out.find("+0000] \"-\" 200 612 "), std::string::npos) << out;
 }
 
 TEST(AccessLog, WritesEverythingAndBoundsMemory) {
