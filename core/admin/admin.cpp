@@ -295,6 +295,11 @@ void Admin::handle(const sb::http::MessageHead& request, const std::string& body
 
   std::string_view method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
   if (method == "HEAD") method = "GET";
+  if (request.content_length > static_cast<int64_t>(body.size())) {
+    // The session keeps at most 16 MiB of an admin request body.
+    message(out, 413, "Payload too large");
+    return;
+  }
   if (auto it = ep.methods.find(method); it != ep.methods.end()) {
     try {
       it->second(r, out);

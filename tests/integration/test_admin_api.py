@@ -375,6 +375,13 @@ class PostConfigTest(GatewayTestCase):
             self.assertEqual((r.status, r.json()),
                              (400, {"message": "expected a declarative configuration"}))
 
+    def test_body_over_the_admin_limit(self):
+        # The session keeps 16 MiB of an admin body; a longer one must not be parsed cut short.
+        big = "# " + "x" * (17 * 1024 * 1024) + "\n" + self.b
+        r = admin(self.gw, "POST", "/config", big)
+        self.assertEqual((r.status, r.json()), (413, {"message": "Payload too large"}))
+        self.assertEqual(status(self.gw)["configuration_hash"], md5(self.a))
+
     def test_sighup_rereads_declarative_config_after_post(self):
         # Kong 3.x: a reload with declarative_config set parses the file again.
         self.assertEqual(admin(self.gw, "POST", "/config", self.b).status, 201)
