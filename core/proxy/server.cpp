@@ -301,6 +301,8 @@ void Server::on_retire_timer(uv_timer_t* handle) {
   std::erase_if(self->retired_, [](const auto& s) { return !s || s.use_count() == 1; });
   if (self->retired_.size() < before) {
     malloc_trim(0);  // hand the freed config's memory back to the system
+    sb::log::info("freed {} replaced configuration(s), {} still in use",
+                  before - self->retired_.size(), self->retired_.size());
   }
   if (!self->retired_.empty()) {
     // A worker has not switched yet, or a long request still pins an old config.
