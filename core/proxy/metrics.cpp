@@ -57,10 +57,10 @@ void WorkerMetrics::record(const Snapshot& snap, const sb::config::Route& route,
     sc->code = o.status;
     sc->from_service = o.from_service;
   }
-  sc->count.add(1);
   if (o.request_ms >= 0) s->request.observe(o.request_ms, kUpstreamLatencyBuckets);
   if (o.upstream_ms >= 0) s->upstream.observe(o.upstream_ms, kUpstreamLatencyBuckets);
   if (o.kong_ms >= 0) s->kong.observe(o.kong_ms, kKongLatencyBuckets);
+  sc->count.add(1);
 }
 
 void Scrape::add(const RouteSeries& s) {

@@ -4,7 +4,7 @@ metric names, labels and bucket bounds, counts summed over every worker."""
 import unittest
 
 from harness import LOOPBACK, GatewayTestCase, RawClient, closed_port, request
-from ops_helpers import admin, md5, parse_prometheus, sample
+from ops_helpers import admin, md5, parse_prometheus, sample, wait_for
 
 CONFIG = """_format_version: "3.0"
 services:
@@ -25,11 +25,19 @@ UPSTREAM_BUCKETS = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 300
 
 
 class MetricsTest(GatewayTestCase):
-    def scrape(self, gw):
-        r = admin(gw, "GET", "/metrics")
-        self.assertEqual(r.status, 200)
-        self.assertTrue(r.header("Content-Type").startswith("text/plain; version=0.0.4"), r.headers)
-        return parse_prometheus(r.body.decode())
+    def scrape(self, gw, until=None):
+        """Parsed /metrics; with `until`, scraped again until until(families) holds: a worker
+        records a request just after writing its response, so the client can be a little ahead."""
+        def once():
+            r = admin(gw, "GET", "/metrics")
+            self.assertEqual(r.status, 200)
+            self.assertTrue(r.header("Content-Type").startswith("text/plain; version=0.0.4"),
+                            r.headers)
+            return parse_prometheus(r.body.decode())
+        if until is None:
+            return once()
+        return wait_for(lambda: (lambda m: until(m) and m)(once()),
+                        message="metrics never reached the expected counts")
 
     def test_kong_metrics_after_traffic(self):
         up = self.make_upstream()
@@ -44,7 +52,11 @@ class MetricsTest(GatewayTestCase):
             self.assertEqual(request(gw.proxy_port, "GET", "/nowhere").status, 404)
         self.assertEqual(request(gw.proxy_port, "GET", "/dead").status, 502)
 
-        m = self.scrape(gw)
+        m = self.scrape(gw, until=lambda m: sum(
+            v for _, _, v in m["kong_http_requests_total"]["samples"]) >= 13 and all(
+            sample(m, f, name=f + "_count", route="r") == 12
+            for f in ("kong_request_latency_ms", "kong_upstream_latency_ms",
+                      "kong_kong_latency_ms")))
         common = {"workspace": "default", "consumer": ""}
         self.assertEqual(m["kong_http_requests_total"]["type"], "counter")
         self.assertEqual(sample(m, "kong_http_requests_total", service="svc", route="r",
@@ -95,7 +107,8 @@ class MetricsTest(GatewayTestCase):
         self.assertEqual(admin(gw, "POST", "/config", changed).status, 201)
         self.assertEqual(admin(gw, "POST", "/config", "nope: [").status, 400)
         self.assertEqual(request(gw.proxy_port, "GET", "/also").status, 200)
-        m = self.scrape(gw)
+        m = self.scrape(gw, until=lambda m: sample(m, "kong_http_requests_total", route="r",
+                                                   code="200") == 2)
         self.assertEqual(sample(m, "kong_http_requests_total", route="r", code="200"), 2)
         self.assertEqual(sample(m, "silverback_config_reloads_total", result="success"), 1)
         self.assertEqual(sample(m, "silverback_config_reloads_total", result="failure"), 1)
