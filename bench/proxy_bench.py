@@ -356,8 +356,10 @@ class Silverback:
                         pems.append("\n".join("      " + ln for ln in pf.read().strip().splitlines()))
                 f.write(KONG_YAML_CERTS.format(cert=pems[0], key=pems[1], name=TLS_NAME))
                 listen += " ssl"
+        # Access log off like the nginx proxy's; a prefix of its own for the pid file.
         self.argv = [binary, "start", "--workers", "1", "--proxy-listen", listen,
                      "--admin-listen", f"127.0.0.1:{aport}", "-c", self.conf,
+                     "-p", self.dir, "--proxy-access-log", "off",
                      "--log-level", "error"] + extra
         self.aport, self.cpu, self.p = aport, cpu, None
 

@@ -1,4 +1,6 @@
-// A minimal leveled error log on stderr (Kong's levels). Thread-safe: one write() per line.
+// A minimal leveled error log (Kong's levels) on stderr or a file. Thread-safe: one write() per
+// line. Lines are rare (no per-request logging at the default level), so they are written
+// synchronously, as nginx does.
 #pragma once
 
 #include <fmt/format.h>
@@ -13,6 +15,11 @@ void set_level(Level level);
 bool enabled(Level level);
 void write(Level level, std::string_view message);
 bool parse_level(std::string_view text, Level& out);
+// Sends the log to `path` ("/dev/stderr" and "/dev/stdout" mean those streams; a file is opened
+// for appending). Returns "" or an error text.
+std::string open(const std::string& path);
+// Re-opens the file in place (logrotate, SIGUSR1); a stream target is left alone.
+std::string reopen();
 
 template <typename... Args>
 void at(Level level, fmt::format_string<Args...> format, Args&&... args) {

@@ -1,14 +1,23 @@
 #include "proxy/server.h"
 
+#include <malloc.h>
+
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "common/log.h"
 #include "config/checks.h"
 #include "config/loader.h"
 #include "plugins/chain.h"
+#include "proxy/conf.h"
 #include "proxy/pdk.h"
 #include "proxy/session.h"
 
@@ -28,7 +37,7 @@ std::shared_ptr<const Snapshot> Server::load(std::vector<std::string>& errors) {
     options.enabled_plugins = registry_->names();
     options.catalog = registry_.get();
   }
-  auto result = sb::config::load_file(settings_.declarative_config, options);
+  auto result = load_source(options);
   if (!result.ok()) {
     for (const auto& e : result.errors) errors.push_back(e.to_string());
     return nullptr;
@@ -41,12 +50,71 @@ std::shared_ptr<const Snapshot> Server::load(std::vector<std::string>& errors) {
 
 void Server::on_config_free(uv_async_t*) { sb::plugins::drain_config_frees(); }
 
+sb::config::LoadResult Server::load_source(const sb::config::LoadOptions& options) {
+  std::shared_ptr<const std::string> text = pushed_text_;
+  std::string name = "POST /config";
+  bool empty = false;
+  if (!text) {
+    name = settings_.declarative_config;
+    if (name.empty()) {
+      // Kong starts DB-less without declarative_config on an empty config.
+      text = std::make_shared<const std::string>("_format_version: \"3.0\"\n");
+      empty = true;
+    } else {
+      std::ifstream in(name, std::ios::binary);
+      if (!in) {
+        sb::config::LoadResult r;
+        r.errors.push_back(sb::config::Error{
+            name, {}, "", "", fmt::format("cannot read file: {}", std::strerror(errno))});
+        load_errors_ = r.errors;
+        return r;
+      }
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      text = std::make_shared<const std::string>(ss.str());
+    }
+  }
+  auto result = sb::config::load_string(*text, name, options);
+  if (empty && result.ok()) result.config->hash = std::string(32, '0');  // Kong's empty hash
+  loading_text_ = std::move(text);
+  load_errors_ = result.errors;
+  return result;
+}
+
 std::shared_ptr<const Snapshot> Server::snapshot() const {
   std::lock_guard<std::mutex> lock(snapshot_mutex_);
   return snapshot_;
 }
 
+Server::Current Server::current() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return {snapshot_, snapshot_text_, snapshot_loaded_at_};
+}
+
+std::string Server::open_logs() {
+  std::string error;
+  auto open = [&](const std::string& setting, size_t channels) -> std::unique_ptr<AccessLogFile> {
+    std::string path = prefix_path(settings_.prefix, setting);
+    if (path.empty() || path == "off") return nullptr;
+    return AccessLogFile::open(path, channels, &error);
+  };
+  proxy_access_log_ = open(settings_.proxy_access_log, static_cast<size_t>(settings_.workers));
+  if (!error.empty()) return error;
+  admin_access_log_ = open(settings_.admin_access_log, 1);
+  return error;
+}
+
+void Server::reopen_logs() {
+  for (const std::string& err :
+       {sb::log::reopen(), proxy_access_log_ ? proxy_access_log_->reopen() : std::string(),
+        admin_access_log_ ? admin_access_log_->reopen() : std::string()}) {
+    if (!err.empty()) sb::log::error("reopening logs: {}", err);
+  }
+  sb::log::notice("log files reopened");
+}
+
 std::string Server::start() {
+  if (auto err = open_logs(); !err.empty()) return err;
   {
     char host[256] = {};
     ::gethostname(host, sizeof(host) - 1);
@@ -66,8 +134,12 @@ std::string Server::start() {
     return text;
   }
   snapshot_ = snap;
+  snapshot_text_ = std::move(loading_text_);
+  snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
+  malloc_trim(0);  // the parse tree is gone: give its memory back
   main_ = std::make_unique<Worker>(settings_, -1, Role::admin, snap);
   main_->set_admin(admin_);
+  if (admin_access_log_) main_->set_access_log(&admin_access_log_->channel(0));
   if (auto err = main_->listen(settings_.admin_listen); !err.empty()) return err;
   bool any_ssl = false;
   for (const auto& a : settings_.proxy_listen) any_ssl = any_ssl || a.ssl;
@@ -80,6 +152,7 @@ std::string Server::start() {
   for (int i = 0; i < settings_.workers; ++i) {
     auto w = std::make_unique<Worker>(settings_, i, Role::proxy, snap, tls);
     if (auto err = w->listen(settings_.proxy_listen); !err.empty()) return err;
+    if (proxy_access_log_) w->set_access_log(&proxy_access_log_->channel(static_cast<size_t>(i)));
     workers_.push_back(std::move(w));
   }
   uv_loop_t* loop = main_->loop();
@@ -93,6 +166,13 @@ std::string Server::start() {
   sigterm_ = make_signal(SIGTERM);
   sigint_ = make_signal(SIGINT);
   sighup_ = make_signal(SIGHUP);
+  sigusr1_ = make_signal(SIGUSR1);
+  reload_timer_ = sb::net::make_uv_handle<uv_timer_t>();
+  uv_timer_init(loop, reload_timer_.get());
+  reload_timer_->data = this;
+  retire_timer_ = sb::net::make_uv_handle<uv_timer_t>();
+  uv_timer_init(loop, retire_timer_.get());
+  retire_timer_->data = this;
   std::signal(SIGPIPE, SIG_IGN);
   // Plugin configs are freed on this (main) thread when a worker drops their generation.
   config_free_ = sb::net::make_uv_handle<uv_async_t>();
@@ -128,12 +208,16 @@ int Server::run() {
   config_free_.reset();
   worker_done_.reset();
   grace_timer_.reset();
+  reload_timer_.reset();
+  retire_timer_.reset();
+  sigusr1_.reset();
   workers_.clear();
   main_.reset();
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     snapshot_.reset();
   }
+  retired_.clear();
   sb::plugins::drain_config_frees();  // the last generation's plugin configs
   registry_.reset();                  // on_shutdown, after every worker stopped
   sb::log::notice("silverback stopped");
@@ -141,23 +225,78 @@ int Server::run() {
 }
 
 bool Server::reload() {
+  if (settings_.declarative_config.empty()) {
+    auto cur = current();
+    sb::log::notice(
+        "reload: no declarative_config set, keeping the current configuration "
+        "(hash {})",
+        cur.snapshot->config.hash);
+    return true;
+  }
+  return apply(nullptr).ok;
+}
+
+Server::LoadReport Server::load_text(std::string text) {
+  return apply(std::make_shared<const std::string>(std::move(text)));
+}
+
+Server::LoadReport Server::apply(std::shared_ptr<const std::string> text) {
+  auto t0 = std::chrono::steady_clock::now();
+  pushed_text_ = std::move(text);
+  load_errors_.clear();
   std::vector<std::string> errors;
   auto snap = load(errors);
+  pushed_text_.reset();
+  LoadReport report;
   if (!snap) {
     reloads_failed_.fetch_add(1);
+    report.errors = std::move(load_errors_);
+    if (report.errors.empty()) {
+      // Not the loader's (e.g. a router problem): messages only.
+      for (auto& e : errors) report.errors.push_back(sb::config::Error{{}, {}, "", "", e});
+    }
     sb::log::error("reload failed, keeping the current configuration:");
     for (const auto& e : errors) sb::log::error("  {}", e);
-    return false;
+    loading_text_.reset();
+    return report;
   }
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    retired_.push_back(std::move(snapshot_));
     snapshot_ = snap;
+    snapshot_text_ = std::move(loading_text_);
+    snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
   }
   for (auto& w : workers_) w->publish(snap);
   main_->publish(snap);
+  if (retire_timer_) uv_timer_start(retire_timer_.get(), &Server::on_retire_timer, 500, 0);
   reloads_ok_.fetch_add(1);
-  sb::log::notice("configuration reloaded (hash {})", snap->config.hash);
-  return true;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  sb::log::notice("configuration reloaded (hash {}, {} ms)", snap->config.hash, ms);
+  report.ok = true;
+  report.snapshot = std::move(snap);
+  return report;
+}
+
+void Server::collect(metrics::Scrape& out) const {
+  auto t = totals();
+  out.accepted = t.accepted;
+  out.handled = t.handled;
+  out.requests = t.requests;
+  out.active = t.active;
+  out.reading = t.reading;
+  out.writing = t.writing;
+  out.waiting = std::max<int64_t>(0, t.active - t.reading - t.writing);
+  for (const auto& w : workers_) {
+    w->metrics().visit([&](const metrics::RouteSeries& s) { out.add(s); });
+  }
+  if (auto snap = snapshot()) out.config_hash = snap->config.hash;
+  out.reloads_ok = reloads_ok_.load();
+  out.reloads_failed = reloads_failed_.load();
+  out.access_log_dropped = (proxy_access_log_ ? proxy_access_log_->dropped() : 0) +
+                           (admin_access_log_ ? admin_access_log_->dropped() : 0);
 }
 
 Server::Totals Server::totals() const {
@@ -178,10 +317,44 @@ void Server::on_signal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Server*>(handle->data);
   if (self == nullptr) return;
   if (signum == SIGHUP) {
-    self->reload();
+    // Coalesced: signals that arrive before the timer fires (or while the reload it starts
+    // runs; libuv queues them) lead to exactly one more reload, which reads the newest file.
+    if (!self->reload_pending_) {
+      self->reload_pending_ = true;
+      uv_timer_start(self->reload_timer_.get(), &Server::on_reload_timer, 0, 0);
+    }
+    return;
+  }
+  if (signum == SIGUSR1) {
+    self->reopen_logs();
     return;
   }
   self->begin_shutdown();
+}
+
+void Server::on_retire_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Server*>(handle->data);
+  if (self == nullptr) return;
+  size_t before = self->retired_.size();
+  // use_count() == 1: only this list holds it (nothing can take a new reference to a replaced
+  // Snapshot), so it is freed here, on the main loop.
+  std::erase_if(self->retired_, [](const auto& s) { return !s || s.use_count() == 1; });
+  if (self->retired_.size() < before) {
+    malloc_trim(0);  // hand the freed config's memory back to the system
+    sb::log::info("freed {} replaced configuration(s), {} still in use",
+                  before - self->retired_.size(), self->retired_.size());
+  }
+  if (!self->retired_.empty()) {
+    // A worker has not switched yet, or a long request still pins an old config.
+    uv_timer_start(handle, &Server::on_retire_timer, 500, 0);
+  }
+}
+
+void Server::on_reload_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Server*>(handle->data);
+  if (self == nullptr || self->shutting_down_) return;
+  self->reload_pending_ = false;
+  self->reload();
 }
 
 void Server::begin_shutdown() {
@@ -194,6 +367,9 @@ void Server::begin_shutdown() {
   sigterm_.reset();
   sigint_.reset();
   sighup_.reset();
+  sigusr1_.reset();
+  reload_timer_.reset();
+  retire_timer_.reset();
   grace_timer_ = sb::net::make_uv_handle<uv_timer_t>();
   uv_timer_init(main_->loop(), grace_timer_.get());
   grace_timer_->data = this;

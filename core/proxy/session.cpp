@@ -867,6 +867,7 @@ void ClientSession::on_upstream_body(const char* data, size_t len) {
 void ClientSession::write_response_body(const char* data, size_t len) {
   Transaction& t = *txn_;
   if (len == 0 || t.framing == ResponseFraming::none) return;
+  t.body_bytes_sent += len;
   if (t.framing == ResponseFraming::chunked) {
     char size_line[24];
     auto r = fmt::format_to_n(size_line, sizeof(size_line), "{:x}\r\n", len);
@@ -949,6 +950,7 @@ void ClientSession::write_local_response(int status, std::string_view content_ty
                        worker_->http_date());
   if (!t.head_request) out.append(body);
   stream_.write(out);
+  if (!t.head_request) t.body_bytes_sent += body.size();
   t.response_started = true;
   if (t.conn) {
     t.conn->abort();
@@ -966,6 +968,8 @@ void ClientSession::response_complete() {
   Transaction& t = *txn_;
   t.response_done = true;
   if (t.plugins_active) plugins_log();
+  char ip[46];
+  worker_->request_done(t, parser_->head(), peer_ip(ip));  // metrics and access log
   if (t.counted_writing) {
     t.counted_writing = false;
     worker_->counters().writing.fetch_sub(1, std::memory_order_relaxed);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "http/parser.h"
 #include "net/listener.h"
 #include "router/router.h"
@@ -30,11 +31,21 @@ enum HeaderBits : uint32_t {
 };
 
 struct Settings {
-  std::string declarative_config;
+  // Working directory for the pid file and relative log paths (Kong's `prefix`).
+  std::string prefix;
+  std::string declarative_config;  // empty: start with an empty config (POST /config fills it)
   std::vector<sb::net::ListenAddress> proxy_listen;
   std::vector<sb::net::ListenAddress> admin_listen;
+  // Kong's `plugins` as written ("bundled", "off" or names), and where plugin .so files live.
+  // Parsed and stored only; the plugin host interprets them.
+  std::vector<std::string> plugins = {"bundled"};
   std::string plugins_dir;
-  std::vector<std::string> plugins = {"bundled"};  // Kong's `plugins` (names, bundled, off)
+  // Log destinations as written: a path (relative to `prefix`), "/dev/stdout", "/dev/stderr" or
+  // "off". Kong's defaults, except the error log, which stays on stderr (a foreground process).
+  std::string proxy_access_log = "logs/access.log";
+  std::string admin_access_log = "logs/admin_access.log";
+  std::string proxy_error_log = "/dev/stderr";
+  sb::log::Level log_level = sb::log::Level::notice;
   int workers = 1;
   sb::router::Flavor router_flavor = sb::router::Flavor::traditional;
   std::vector<Cidr> trusted_ips;

@@ -67,6 +67,7 @@ struct Transaction {
   ResponseFraming framing = ResponseFraming::none;
   bool response_started = false;
   bool response_done = false;
+  uint64_t body_bytes_sent = 0;  // response body bytes written to the client (access log)
 
   // Plugins: allocated the first time a request runs one, kept across recycling.
   std::unique_ptr<PluginRun> plugins;
@@ -85,6 +86,8 @@ struct Transaction {
     *this = Transaction();
     plugins = std::move(keep_plugins);
     match = std::move(keep_match);
+    match.route = nullptr;  // a recycled transaction must not look routed
+    match.service = nullptr;
     match.captures.clear();
     router_headers = std::move(keep_headers);
     router_headers.clear();

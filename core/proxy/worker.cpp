@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+#include "http/message.h"
 #include "proxy/pdk.h"
 #include "proxy/session.h"
 #include "proxy/transaction.h"
@@ -23,6 +24,11 @@ Worker::Worker(const Settings& settings, int index, Role role,
   async_ = sb::net::make_uv_handle<uv_async_t>();
   uv_async_init(&loop_, async_.get(), &Worker::on_async);
   async_->data = this;
+  log_timer_ = sb::net::make_uv_handle<uv_timer_t>();
+  uv_timer_init(&loop_, log_timer_.get());
+  log_timer_->data = this;
+  // Never keeps the loop alive: whatever is buffered at exit is written by AccessLogFile.
+  uv_unref(reinterpret_cast<uv_handle_t*>(log_timer_.get()));
   pool_ = std::make_unique<UpstreamPool>(this);
   resolver_ = std::make_unique<Resolver>(&loop_);
   if (RAND_bytes(reinterpret_cast<unsigned char*>(rng_), sizeof(rng_)) != 1) {
@@ -37,6 +43,7 @@ Worker::~Worker() {
   plugin_ops_.reset();  // cancels plugins' timers and calls while the loop can still close them
   pool_->close_all();
   async_.reset();
+  log_timer_.reset();
   deadlines_.reset();
   // Let the close callbacks run, then free the loop.
   uv_run(&loop_, UV_RUN_NOWAIT);
@@ -260,6 +267,80 @@ const sb::config::Target* Worker::pick_target(const sb::config::Upstream& upstre
   if (best == upstream.targets.size()) return nullptr;
   current[best] -= total;
   return &upstream.targets[best];
+}
+
+}  // namespace sb::proxy
+
+namespace sb::proxy {
+
+void Worker::request_done(const Transaction& t, const sb::http::MessageHead& request,
+                          std::string_view peer) {
+  auto request_ms = static_cast<int64_t>(uv_now(&loop_) - t.start_ms);
+  // Kong's latencies: upstream = waiting for the upstream's response head; kong = the gateway's
+  // own time before the upstream (all of it for a response the gateway made).
+  bool from_service = !t.local && t.upstream_head_ms != 0;
+  int64_t upstream_ms =
+      from_service ? static_cast<int64_t>(t.upstream_head_ms - t.upstream_start_ms) : -1;
+  int64_t kong_ms =
+      from_service ? static_cast<int64_t>(t.upstream_start_ms - t.start_ms) : request_ms;
+  // As Kong's exporter: only requests that matched a route are counted.
+  if (role_ == Role::proxy && t.match.route != nullptr && t.snapshot) {
+    metrics::Observation o{t.status, from_service, request_ms, upstream_ms, kong_ms};
+    metrics_.record(*t.snapshot, *t.match.route, t.match.service, o);
+  }
+  if (access_log_ != nullptr) {
+    write_access_line(t, request, peer, request_ms, upstream_ms, kong_ms);
+  }
+}
+
+void Worker::write_access_line(const Transaction& t, const sb::http::MessageHead& request,
+                               std::string_view peer, int64_t request_ms, int64_t upstream_ms,
+                               int64_t kong_ms) {
+  std::string* out = access_log_->line_buffer();
+  if (out == nullptr) return;  // the writer is behind: dropped and counted
+  std::time_t now = std::time(nullptr);
+  if (now != log_second_) {
+    log_second_ = now;
+    struct tm tm;
+    localtime_r(&now, &tm);
+    log_time_len_ = std::strftime(log_time_, sizeof(log_time_), "%d/%b/%Y:%H:%M:%S %z", &tm);
+  }
+  AccessLogFields f;
+  f.remote_addr = peer;
+  f.time_local = std::string_view(log_time_, log_time_len_);
+  // A request rejected before its head was complete has no usable request line: "-".
+  if (t.snapshot != nullptr) {
+    f.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
+    f.target = request.target();
+  }
+  f.http_major = request.http_major;
+  f.http_minor = request.http_minor;
+  f.status = t.status;
+  f.body_bytes_sent = t.body_bytes_sent;
+  f.referer = request.get("Referer");
+  f.user_agent = request.get("User-Agent");
+  f.request_id = std::string_view(t.request_id, sizeof(t.request_id));
+  f.kong_latency = kong_ms;
+  f.upstream_latency = upstream_ms;
+  f.request_latency = request_ms;
+  append_access_line(*out, f);
+  if (access_log_->buffered() >= AccessLogFile::kFlushBytes) {
+    if (!access_log_->flush()) return;
+  }
+  if (!log_timer_armed_) {
+    log_timer_armed_ = true;
+    uv_timer_start(log_timer_.get(), &Worker::on_log_timer, 100, 0);
+  }
+}
+
+void Worker::on_log_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Worker*>(handle->data);
+  self->log_timer_armed_ = false;
+  if (self->access_log_ != nullptr && self->access_log_->flush()) {
+    // The writer still has the previous batch: try again shortly.
+    self->log_timer_armed_ = true;
+    uv_timer_start(handle, &Worker::on_log_timer, 20, 0);
+  }
 }
 
 }  // namespace sb::proxy

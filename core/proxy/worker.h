@@ -20,6 +20,8 @@
 #include "net/listener.h"
 #include "net/uv_handle.h"
 #include "plugins/registry.h"
+#include "proxy/access_log.h"
+#include "proxy/metrics.h"
 #include "proxy/settings.h"
 #include "proxy/snapshot.h"
 
@@ -62,6 +64,14 @@ class Worker {
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   void set_admin(AdminApi* admin) { admin_ = admin; }
   AdminApi* admin() const { return admin_; }
+  // Where this worker's access-log lines go (null: access log off). Set before run().
+  void set_access_log(AccessLogFile::Channel* channel) { access_log_ = channel; }
+  const metrics::WorkerMetrics& metrics() const { return metrics_; }
+
+  // A response is complete: records metrics and writes the access-log line. `peer` is the
+  // client address as text.
+  void request_done(const Transaction& t, const sb::http::MessageHead& request,
+                    std::string_view peer);
   bool draining() const { return draining_; }
 
   // Binds the listeners for this worker's role. Returns an error text, or "" on success.
@@ -104,7 +114,11 @@ class Worker {
   static void on_accept(void* ctx, uv_stream_t* server);
   static void on_accept_tls(void* ctx, uv_stream_t* server);
   static void on_async(uv_async_t* handle);
+  static void on_log_timer(uv_timer_t* handle);
   void drain_step();
+  void write_access_line(const Transaction& t, const sb::http::MessageHead& request,
+                         std::string_view peer, int64_t request_ms, int64_t upstream_ms,
+                         int64_t kong_ms);
 
   const Settings& settings_;
   int index_;
@@ -137,6 +151,13 @@ class Worker {
   int64_t date_second_ = -1;
   char date_[40] = {};
   size_t date_len_ = 0;
+  metrics::WorkerMetrics metrics_;
+  AccessLogFile::Channel* access_log_ = nullptr;
+  sb::net::UvHandle<uv_timer_t> log_timer_;  // hands buffered lines over after a short while
+  bool log_timer_armed_ = false;
+  int64_t log_second_ = -1;
+  char log_time_[40] = {};
+  size_t log_time_len_ = 0;
 };
 
 }  // namespace sb::proxy

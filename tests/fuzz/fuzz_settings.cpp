@@ -1,6 +1,6 @@
 // The node-setting parsers on each line of the input: Kong's listen syntax, trusted_ips CIDRs
 // (then cidr_contains on an address made of the line's bytes), the `headers` setting, and the
-// config loader's host parsers.
+// config loader's host parsers; then the whole input as a kong.conf file, every entry applied.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -14,6 +14,7 @@
 #include "config/checks.h"
 #include "fuzz_common.h"
 #include "net/listener.h"
+#include "proxy/conf.h"
 #include "proxy/settings.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -43,6 +44,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(&a4.sin_addr, line.data(), std::min(line.size(), sizeof(a4.sin_addr)));
     sink += sb::proxy::cidr_contains(cidrs, reinterpret_cast<const sockaddr*>(&a6));
     sink += sb::proxy::cidr_contains(cidrs, reinterpret_cast<const sockaddr*>(&a4));
+  }
+  std::vector<sb::proxy::ConfEntry> entries;
+  std::string error;
+  std::string_view whole(reinterpret_cast<const char*>(data), size);
+  sink += sb::proxy::looks_like_conf(whole);
+  if (sb::proxy::parse_conf_text(whole, entries, error)) {
+    sb::proxy::Settings settings;
+    for (const auto& e : entries) sink += sb::proxy::apply_setting(settings, e.key, e.value, error);
   }
   (void)sink;
   return 0;

@@ -82,7 +82,9 @@ class Gateway:
             proxy_listen += f", {LOOPBACK}:{self.tls_port} ssl"
         self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
         self.stdout_path = os.path.join(self.tmpdir, "stdout.log")
-        self.args = [BIN, "start", "-c", self.config_path,
+        # Each gateway has its own prefix (pid file, access logs): tests run side by side.
+        self.prefix = os.path.join(self.tmpdir, "prefix")
+        self.args = [BIN, "start", "-c", self.config_path, "-p", self.prefix,
                      "--proxy-listen", proxy_listen,
                      "--admin-listen", f"{LOOPBACK}:{self.admin_port}",
                      "--workers", str(workers), *extra_args]

@@ -127,7 +127,7 @@ class CliTest(unittest.TestCase):
         t0 = time.monotonic()
         rc, out, err = run_cli("start", "-c", path, "--proxy-listen", f"{LOOPBACK}:{free_port()}",
                                "--admin-listen", f"{LOOPBACK}:{free_port()}", "--workers", "1",
-                               timeout=10)
+                               "-p", self.tmp, timeout=10)
         self.assertNotEqual(rc, 0)
         self.assertLess(time.monotonic() - t0, 5)
         self.assertIn("Error: ", err)
@@ -136,7 +136,8 @@ class CliTest(unittest.TestCase):
     def test_start_with_missing_config_fails(self):
         rc, out, err = run_cli("start", "-c", os.path.join(self.tmp, "nope.yaml"),
                                "--proxy-listen", f"{LOOPBACK}:{free_port()}",
-                               "--admin-listen", f"{LOOPBACK}:{free_port()}", timeout=10)
+                               "--admin-listen", f"{LOOPBACK}:{free_port()}", "-p", self.tmp,
+                               timeout=10)
         self.assertNotEqual(rc, 0)
         self.assertIn("nope.yaml", err)
 
@@ -148,7 +149,8 @@ class CliTest(unittest.TestCase):
         path = write_temp(self.tmp, "good.yaml", GOOD)
         rc, out, err = run_cli("start", "-c", path, "--proxy-listen",
                                f"{LOOPBACK}:{s.getsockname()[1]}",
-                               "--admin-listen", f"{LOOPBACK}:{free_port()}", timeout=10)
+                               "--admin-listen", f"{LOOPBACK}:{free_port()}", "-p", self.tmp,
+                               timeout=10)
         self.assertNotEqual(rc, 0)
         self.assertIn("Error: ", err)
 
@@ -258,6 +260,7 @@ services:
         tmp = tempfile.mkdtemp(prefix="sb-env-")
         path = write_temp(tmp, "kong.yaml", self.CONFIG.format(port=up.port))
         env["KONG_DECLARATIVE_CONFIG"] = path
+        env["KONG_PREFIX"] = tmp
         admin = free_port()
         proc = subprocess.Popen([BIN, "start", "--admin-listen", f"{LOOPBACK}:{admin}",
                                  "--workers", "1"], env=env, stdout=subprocess.DEVNULL,

@@ -312,6 +312,28 @@ class PluginHostTest(GatewayTestCase):
             time.sleep(0.05)
         self.assertEqual(up.last().header("X-Probe"), "v2")
 
+    def test_admin_lists_plugins_and_serves_schemas(self):
+        import urllib.error
+        import urllib.request
+        up = self.make_upstream()
+        gw = self.gateway(config(up.port, route_plugins=route_probe("headers")))
+        base = f"http://127.0.0.1:{gw.admin_port}"
+        with urllib.request.urlopen(base + "/plugins/enabled") as r:
+            self.assertEqual(json.loads(r.read()), {"enabled_plugins": ["host-probe"]})
+        with urllib.request.urlopen(base + "/plugins/schema/host-probe") as r:
+            schema = json.loads(r.read())
+        self.assertEqual(schema["name"], "host-probe")
+        self.assertEqual(schema["fields"][0]["config"]["type"], "record")
+        with urllib.request.urlopen(base + "/") as r:
+            root = json.loads(r.read())
+        self.assertEqual(root["plugins"]["available_on_server"]["host-probe"],
+                         {"version": "1.0.0", "priority": 1000})
+        self.assertEqual(root["plugins"]["enabled_in_cluster"], ["host-probe"])
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(base + "/plugins/schema/nope")
+        self.assertEqual(e.exception.code, 404)
+        self.assertEqual(json.loads(e.exception.read()), {"message": "No plugin named 'nope'"})
+
     def make_tmp(self):
         import tempfile
         d = tempfile.mkdtemp(prefix="sb-ph-")
