@@ -527,10 +527,34 @@ void ClientSession::plugins_log() {
   }
 }
 
+// The certificate phase: global configs, during the handshake, before any request. The ctx has
+// no request: only the SNI, ports and logging are available (the PDK checks the phase).
+void ClientSession::plugins_certificate(const Snapshot& snap) {
+  for (const auto& e : snap.plugins->global().entries) {
+    if (e.base == nullptr || e.plugin->hooks.on_certificate == nullptr) continue;
+    sb_ctx ctx;
+    ctx.phase = kPhaseCertificate;
+    ctx.worker = worker_;
+    ctx.session = this;
+    ctx.plugin = e.plugin;
+    ctx.instance = e.base;
+    sb_result r = e.plugin->hooks.on_certificate(&ctx, e.base->cfg);
+    if (r != SB_CONTINUE) {
+      sb::log::error("[{}] certificate phase returned {}; handshake continues", e.plugin->name, r);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Request facts for the PDK
 
 sb_status ClientSession::plugin_var(sb_ctx& ctx, uint32_t var, sb_str* out) {
+  if (ctx.phase == kPhaseCertificate) {
+    if (var != SB_VAR_TLS_SNI || !stream_.tls()) return SB_E_WRONG_PHASE;
+    std::string_view sni = stream_.tls()->server_name();
+    *out = out_str(sni);
+    return sni.empty() ? SB_E_NOT_FOUND : SB_OK;
+  }
   Transaction& t = *txn_;
   PluginRun& run = *ctx.run;
   const MessageHead& head = parser_->head();
@@ -626,6 +650,11 @@ sb_status ClientSession::plugin_var(sb_ctx& ctx, uint32_t var, sb_str* out) {
 }
 
 sb_status ClientSession::plugin_num(sb_ctx& ctx, uint32_t num, int64_t* out) {
+  if (ctx.phase == kPhaseCertificate) {
+    if (num == SB_NUM_CLIENT_PORT) *out = peer_port_;
+    if (num == SB_NUM_SERVER_PORT) *out = local_port_;
+    return num == SB_NUM_CLIENT_PORT || num == SB_NUM_SERVER_PORT ? SB_OK : SB_E_WRONG_PHASE;
+  }
   Transaction& t = *txn_;
   PluginRun& run = *ctx.run;
   switch (num) {

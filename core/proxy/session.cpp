@@ -51,6 +51,7 @@ SSL_CTX* ClientSession::select_certificate(void* app_data, std::string_view serv
   auto* self = static_cast<ClientSession*>(app_data);
   const auto& snap = self->worker_->snapshot();
   if (!snap || !snap->certificates) return nullptr;
+  if (snap->plugins && snap->plugins->any()) self->plugins_certificate(*snap);
   return snap->certificates->select(server_name);
 }
 

@@ -155,6 +155,7 @@ class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, Upst
   void plugins_local_response(int status, std::string_view content_type, std::string_view body,
                               std::string_view extra_headers);
   void plugins_log();
+  void plugins_certificate(const Snapshot& snap);
 
   Worker* worker_;
   sb::net::Stream stream_;

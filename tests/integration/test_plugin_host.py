@@ -334,6 +334,28 @@ class PluginHostTest(GatewayTestCase):
         self.assertEqual(e.exception.code, 404)
         self.assertEqual(json.loads(e.exception.read()), {"message": "No plugin named 'nope'"})
 
+    def test_certificate_phase_runs_global_configs_with_the_sni(self):
+        import ssl
+        up = self.make_upstream()
+        gw = self.start_gateway(config(up.port, plugins=probe("headers", tag="g")),
+                               extra_args=PROBE, tls=True)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", gw.tls_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="cert.example.test") as tls:
+                tls.sendall(b"GET /plain/ HTTP/1.1\r\nHost: cert.example.test\r\n"
+                            b"Connection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+        self.assertIn("[host-probe] certificate phase: sni=cert.example.test port_ok=1 "
+                      "headers_refused=1", gw.stderr())
+
     def make_tmp(self):
         import tempfile
         d = tempfile.mkdtemp(prefix="sb-ph-")

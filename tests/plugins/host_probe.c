@@ -214,6 +214,21 @@ static sb_result body_filter(sb_ctx *ctx, const void *cfgp, const sb_str *chunk,
   return SB_CONTINUE;
 }
 
+static sb_result on_certificate(sb_ctx *ctx, const void *cfgp) {
+  sb_str sni;
+  char line[300];
+  int64_t port = 0;
+  (void)cfgp;
+  if (api->var_get(ctx, SB_VAR_TLS_SNI, &sni) != SB_OK) sni = S("-");
+  api->num_get(ctx, SB_NUM_SERVER_PORT, &port);
+  /* Request slots are refused here: no request exists yet. */
+  snprintf(line, sizeof line, "certificate phase: sni=%.*s port_ok=%d headers_refused=%d",
+           (int)sni.len, sni.ptr, port > 0,
+           api->hdr_set(ctx, SB_HDR_RESPONSE, S("X-A"), S("b")) == SB_E_WRONG_PHASE);
+  api->log_msg(ctx, SB_LOG_NOTICE, S(line));
+  return SB_CONTINUE;
+}
+
 static void on_log(sb_ctx *ctx, const void *cfgp) {
   const probe_cfg *c = (const probe_cfg *)cfgp;
   sb_str json;
@@ -238,7 +253,7 @@ static const sb_plugin_hooks hooks = {
     compile,
     free_cfg,
     NULL,
-    NULL,
+    on_certificate,
     NULL,
     access,
     NULL,
