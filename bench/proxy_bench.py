@@ -21,6 +21,11 @@ What it does (see bench/README.md for the method and caveats):
     upstream stays plain http; every mode above then runs over https;
   * --handshakes (implies --https): new TLS connections per second, full handshake each (no
     resumption), one request, response read, close; Python client processes on CPU 0.
+  * --plugins: two more targets in every round, silverback with key-auth + rate-limiting on
+    the route (one consumer, a never-tripping local limit by consumer) and nginx doing the
+    equivalent (map apikey -> consumer, 401, limit_req per consumer); wrk sends `apikey: <key>`
+    to every target; 401 (no key, wrong key) / 200 (key) is checked on both first; reports the
+    paired ratios plugins/plugin-free and silverback/nginx-equivalent (req/s, p99, CPU/req).
 Every process it starts is killed on exit; nothing listens outside 127.0.0.1.
 """
 
@@ -38,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -107,7 +113,7 @@ def client_ssl_context():
     return ctx
 
 
-def wait_http(url, timeout=10.0, proc=None):
+def wait_http(url, timeout=10.0, proc=None, headers=None):
     deadline = time.time() + timeout
     last = None
     ctx = client_ssl_context() if url.startswith("https:") else None
@@ -115,7 +121,8 @@ def wait_http(url, timeout=10.0, proc=None):
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} while waiting for {url}")
         try:
-            with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
+            req = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(req, timeout=1, context=ctx) as r:
                 r.read()
                 return r.status
         except Exception as e:  # noqa: BLE001 - retry until the deadline
@@ -234,6 +241,70 @@ PROXY_SERVER = """\
   }}
 """
 
+# --plugins: nginx doing what key-auth + rate-limiting do on the silverback route. The apikey
+# header is looked up in a map (key -> consumer), no consumer -> 401 (rewrite phase, so before
+# limit_req, as key-auth (priority 1250) runs before rate-limiting (910)); limit_req counts per
+# consumer in a shared-memory zone with a rate that never trips; the consumer headers key-auth
+# adds are sent upstream, and the rate-limit headers (static limit; the limit_req status as the
+# stand-in for "remaining", which nginx cannot compute) are added to the response.
+PROXY_SERVER_AUTH = """\
+  map $http_apikey $consumer {{
+    default "";
+    "{key}" "alice";
+  }}
+  map $http_apikey $consumer_id {{
+    default "";
+    "{key}" "{consumer_id}";
+  }}
+  map $http_apikey $credential_id {{
+    default "";
+    "{key}" "{credential_id}";
+  }}
+  limit_req_zone $consumer zone=rl:10m rate={rate}r/s;
+  upstream backend {{
+    server 127.0.0.1:{uport};
+    keepalive 64;
+  }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      if ($consumer = "") {{ return 401; }}
+      limit_req zone=rl burst=1000 nodelay;
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Consumer-ID $consumer_id;
+      proxy_set_header X-Consumer-Username $consumer;
+      proxy_set_header X-Credential-Identifier $credential_id;
+      add_header X-RateLimit-Limit-Second {rate};
+      add_header X-RateLimit-Remaining-Second $limit_req_status;
+      add_header RateLimit-Limit {rate};
+      add_header RateLimit-Remaining $limit_req_status;
+      add_header RateLimit-Reset 1;
+    }}
+  }}
+"""
+BENCH_KEY = "sb-bench-key-3f9a1c"
+BENCH_CONSUMER_ID = "6a1f2c3e-0b5d-4e8f-9a7b-1c2d3e4f5a6b"
+BENCH_CREDENTIAL_ID = "0d9e8f7a-6b5c-4d3e-8f1a-2b3c4d5e6f70"
+RL_RATE = 100000000
+
+KONG_YAML_PLUGINS = """\
+        plugins:
+          - name: key-auth
+          - name: rate-limiting
+            config:
+              second: {rate}
+              policy: local
+              limit_by: consumer
+consumers:
+  - id: {consumer_id}
+    username: alice
+    keyauth_credentials:
+      - id: {credential_id}
+        key: {key}
+"""
+
 # Mozilla "intermediate" TLS 1.2 suites, exactly silverback's list (core/net/tls.cpp kCiphers),
 # so both proxies offer the same; TLS 1.3 suites are OpenSSL's default on both.
 TLS_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -321,11 +392,13 @@ class Nginx:
             f.write(NGINX_COMMON.format(d=self.dir, body=server_block))
         self.p = None
 
+    probe_headers = None
+
     def start(self, probe_url):
         self.p = spawn(["nginx", "-p", self.dir, "-c", self.conf, "-e",
                         os.path.join(self.dir, "error.log"), "-g", "daemon off;"],
                        os.path.join(self.dir, "stdout.log"), self.cpu)
-        wait_http(probe_url, proc=self.p)
+        wait_http(probe_url, proc=self.p, headers=self.probe_headers)
         return self
 
     def pid(self):
@@ -340,15 +413,19 @@ class Nginx:
 
 
 class Silverback:
-    name = "silverback"
-
-    def __init__(self, root, binary, port, aport, uport, cpu, extra, tls=None):
-        self.dir = os.path.join(root, "silverback")
+    def __init__(self, root, binary, port, aport, uport, cpu, extra, tls=None, name="silverback",
+                 plugins=False):
+        self.name = name
+        self.dir = os.path.join(root, name)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "kong.yaml")
         listen = f"127.0.0.1:{port}"
         with open(self.conf, "w") as f:
             f.write(KONG_YAML.format(uport=uport))
+            if plugins:  # key-auth + rate-limiting on the route, one consumer with a key
+                f.write(KONG_YAML_PLUGINS.format(rate=RL_RATE, key=BENCH_KEY,
+                                                 consumer_id=BENCH_CONSUMER_ID,
+                                                 credential_id=BENCH_CREDENTIAL_ID))
             if tls is not None:  # (cert path, key path): the PEMs as YAML block scalars
                 pems = []
                 for path in tls:
@@ -361,12 +438,18 @@ class Silverback:
                      "--admin-listen", f"127.0.0.1:{aport}", "-c", self.conf,
                      "-p", self.dir, "--proxy-access-log", "off",
                      "--log-level", "error"] + extra
+        if plugins:
+            pdir = os.path.join(os.path.dirname(os.path.abspath(binary)), "plugins")
+            self.argv += ["--plugins", "bundled"] + (["--plugins-dir", pdir]
+                                                     if os.path.isdir(pdir) else [])
         self.aport, self.cpu, self.p = aport, cpu, None
+
+    probe_headers = None
 
     def start(self, probe_url):
         self.p = spawn(self.argv, os.path.join(self.dir, "silverback.log"), self.cpu)
-        wait_http(f"http://127.0.0.1:{self.aport}/status", proc=self.p)
-        wait_http(probe_url, proc=self.p)
+        wait_http(f"http://127.0.0.1:{self.aport}/status", proc=self.p, timeout=20)
+        wait_http(probe_url, proc=self.p, headers=self.probe_headers)
         return self
 
     def pid(self):
@@ -388,8 +471,11 @@ def parse_latency(s):
     return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[u]
 
 
-def run_wrk(url, duration, conns):
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", url]
+def run_wrk(url, duration, conns, headers=()):
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    for h in headers:
+        argv += ["-H", h]
+    argv.append(url)
     if shutil.which("taskset"):
         argv = ["taskset", "-c", "0"] + argv
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
@@ -408,6 +494,37 @@ def run_wrk(url, duration, conns):
     m = re.search(r"(\d+) requests in", out)
     res["requests"] = int(m.group(1)) if m else 0
     return res
+
+
+def http_status(url, headers=None):
+    """(status, response headers) of one GET; 4xx/5xx are returned, not raised."""
+    ctx = client_ssl_context() if url.startswith("https:") else None
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+            r.read()
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code, dict(e.headers)
+
+
+def check_auth(name, url, protected):
+    """No key and a wrong key must get 401 from a protected target, the bench key 200; a plain
+    target gets 200 for all three. Returns a one-line summary; raises if anything differs."""
+    got = {}
+    for label, hdrs in (("no key", {}), ("wrong key", {"apikey": BENCH_KEY + "-wrong"}),
+                        ("good key", {"apikey": BENCH_KEY})):
+        got[label] = http_status(url, hdrs)
+    want = {"no key": 401 if protected else 200, "wrong key": 401 if protected else 200,
+            "good key": 200}
+    bad = [f"{k}: {got[k][0]} (want {want[k]})" for k in want if got[k][0] != want[k]]
+    rl = {k: v for k, v in got["good key"][1].items() if "ratelimit" in k.lower()}
+    summary = (f"{name}: " + ", ".join(f"{k} -> {got[k][0]}" for k in want) +
+               (f"; rate-limit headers {rl}" if rl else ""))
+    if bad:
+        raise RuntimeError(f"auth check failed for {summary}: {'; '.join(bad)}")
+    return summary
 
 
 # ----------------------------------------------------------------------------- python clients
@@ -668,6 +785,10 @@ def main():
     ap.add_argument("--bin", default=None, help="silverback binary (default: build-bench, build)")
     ap.add_argument("--sb-arg", action="append", default=[],
                     help="extra silverback flag, repeatable (e.g. --sb-arg=--upstream-keepalive-max-requests=1000)")
+    ap.add_argument("--plugins", action="store_true",
+                    help="also silverback with key-auth + rate-limiting on the route and nginx "
+                         "doing the equivalent (map apikey -> consumer, 401, limit_req); wrk "
+                         "sends the key to every target")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     args = ap.parse_args()
     if args.handshakes:
@@ -697,7 +818,13 @@ def main():
     cmd = "bench/proxy_bench.py " + " ".join(sys.argv[1:])
     log(f"# workdir {root}, nofile {nofile}, silverback {binary}")
 
-    results = {"direct": [], "nginx": [], "silverback": []}
+    results = {"direct": [], "nginx": [], "silverback": [], "nginx-auth": [],
+               "silverback-plugins": []}
+    pairs = [("silverback-plugins", "silverback"), ("silverback-plugins", "nginx-auth"),
+             ("nginx-auth", "nginx"), ("silverback", "nginx")]
+    pair_r = {pr: {"rps": [], "p99": [], "cpu": []} for pr in pairs}
+    auth_checks = []
+    wrk_headers = [f"apikey: {BENCH_KEY}"] if args.plugins else []
     ratios, p99_ratios, cpu_ratios = [], [], []
     idle = {}
     sysc = {}
@@ -724,6 +851,32 @@ def main():
                 "silverback": f"{scheme}://127.0.0.1:{sport}{path}"}
         procs = {"nginx": ngx, "silverback": sb}
         ports = {"nginx": nport, "silverback": sport}
+        proxies = ["nginx", "silverback"]
+        if args.plugins:
+            if args.https:
+                sys.exit("--plugins is http only")
+            naport, spport, spaport = free_port(), free_port(), free_port()
+            procs["nginx-auth"] = Nginx("nginx-auth", root, PROXY_SERVER_AUTH.format(
+                port=naport, uport=uport, key=BENCH_KEY, consumer_id=BENCH_CONSUMER_ID,
+                credential_id=BENCH_CREDENTIAL_ID, rate=RL_RATE), 1)
+            procs["silverback-plugins"] = Silverback(root, binary, spport, spaport, uport, 1,
+                                                     args.sb_arg, None, "silverback-plugins",
+                                                     plugins=True)
+            urls["nginx-auth"] = f"http://127.0.0.1:{naport}{path}"
+            urls["silverback-plugins"] = f"http://127.0.0.1:{spport}{path}"
+            ports.update({"nginx-auth": naport, "silverback-plugins": spport})
+            proxies = ["nginx", "silverback", "silverback-plugins", "nginx-auth"]
+            for t in proxies:
+                procs[t].probe_headers = {"apikey": BENCH_KEY}
+            # the benchmark must measure the right thing: 401 without/with a wrong key, 200 with it
+            for t in proxies:
+                procs[t].start(urls[t])
+                try:
+                    auth_checks.append(check_auth(t, urls[t], t in ("nginx-auth",
+                                                                     "silverback-plugins")))
+                finally:
+                    procs[t].stop()
+                log("auth check " + auth_checks[-1])
 
         if args.https:
             # Which certificate each proxy presents: wrk sends the URL's host (127.0.0.1) as SNI,
@@ -740,8 +893,7 @@ def main():
 
         if not args.no_load:
             for r in range(rounds):
-                order = ["direct", "nginx", "silverback"] if r % 2 == 0 else \
-                        ["direct", "silverback", "nginx"]
+                order = ["direct"] + (proxies if r % 2 == 0 else proxies[::-1])
                 per_round = {}
                 for t in order:
                     proc = procs.get(t)
@@ -749,9 +901,9 @@ def main():
                         proc.start(urls[t])  # fresh process per run: the two never share CPU 1
                     try:
                         if args.warmup:
-                            run_wrk(urls[t], args.warmup, args.connections)
+                            run_wrk(urls[t], args.warmup, args.connections, wrk_headers)
                         cpu0 = tree_cpu_ns(proc.pid()) if proc is not None else 0
-                        res = run_wrk(urls[t], duration, args.connections)
+                        res = run_wrk(urls[t], duration, args.connections, wrk_headers)
                         cpu1 = tree_cpu_ns(proc.pid()) if proc is not None else 0
                         res["cpu_us"] = ((cpu1 - cpu0) / 1000 / res["requests"]
                                          if proc is not None and res["requests"] else float("nan"))
@@ -766,9 +918,18 @@ def main():
                     flag = ""
                     if res["errors"] or res["non2xx"]:
                         flag = f"  !! socket errors {res['errors']}, non-2xx {res['non2xx']}"
-                    log(f"round {r + 1}/{rounds} {t:10s} {res['rps']:10.0f} req/s  "
+                    log(f"round {r + 1}/{rounds} {t:18s} {res['rps']:10.0f} req/s  "
                         f"p50 {res['p50']:.3f} ms  p99 {res['p99']:.3f} ms  "
                         f"proxy CPU {res['cpu_us']:.1f} us/req{flag}")
+                for a, b in pairs:
+                    if a in per_round and b in per_round and per_round[b]["rps"] > 0:
+                        pair_r[(a, b)]["rps"].append(per_round[a]["rps"] / per_round[b]["rps"])
+                        pair_r[(a, b)]["p99"].append(per_round[a]["p99"] / per_round[b]["p99"])
+                        pair_r[(a, b)]["cpu"].append(per_round[a]["cpu_us"] /
+                                                     per_round[b]["cpu_us"])
+                if args.plugins:
+                    log(f"round {r + 1}/{rounds} ratios: " + ", ".join(
+                        f"{a}/{b} {pair_r[(a, b)]['rps'][-1]:.2f}" for a, b in pairs[:3]))
                 cpu_ratios.append(per_round["silverback"]["cpu_us"] / per_round["nginx"]["cpu_us"])
                 if per_round["nginx"]["rps"] > 0:
                     ratios.append(per_round["silverback"]["rps"] / per_round["nginx"]["rps"])
@@ -872,6 +1033,34 @@ def main():
             print(f"| {label} | {rps:,.0f} | {median([x['p50'] for x in xs]):.3f} | "
                   f"{median([x['p99'] for x in xs]):.3f} | {ratio} | {p99r} | {cpu} | {cpur} "
                   f"| {err} |")
+        print()
+    if args.plugins and not args.no_load:
+        print("Plugins: `silverback-plugins` = the same route with key-auth (defaults: key in the "
+              "`apikey` header) + rate-limiting (`second: "
+              f"{RL_RATE}`, `policy: local`, `limit_by: consumer`) and one consumer with a "
+              "keyauth_credentials key; `nginx-auth` = nginx with `map $http_apikey $consumer`, "
+              "`if ($consumer = \"\") { return 401; }`, `limit_req_zone $consumer zone=rl:10m "
+              f"rate={RL_RATE}r/s` + `limit_req zone=rl burst=1000 nodelay`, the consumer headers "
+              "sent upstream and rate-limit headers added to the response. wrk sends "
+              "`apikey: <key>` to every target. Checked before the rounds: " +
+              "; ".join(auth_checks) + ".")
+        print()
+        print("| target | req/s (median) | p50 ms | p99 ms | proxy CPU us/req | errors |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for t in proxies:
+            xs = results[t]
+            print(f"| {t} | {median([x['rps'] for x in xs]):,.0f} | "
+                  f"{median([x['p50'] for x in xs]):.3f} | {median([x['p99'] for x in xs]):.3f} | "
+                  f"{median([x['cpu_us'] for x in xs]):.1f} | "
+                  f"{sum(x['errors'] + x['non2xx'] for x in xs)} |")
+        print()
+        print("| paired ratio (median of per-round ratios) | req/s | p99 | proxy CPU us/req |")
+        print("|---|---:|---:|---:|")
+        for a, b in pairs:
+            pr = pair_r[(a, b)]
+            print(f"| {a} / {b} | **{median(pr['rps']):.2f}x** (rounds: "
+                  f"{', '.join(f'{x:.2f}' for x in pr['rps'])}) | {median(pr['p99']):.2f}x | "
+                  f"{median(pr['cpu']):.2f}x (rounds: {', '.join(f'{x:.2f}' for x in pr['cpu'])}) |")
         print()
     if args.handshakes and hs["nginx"]:
         r0 = hs["nginx"][0]
