@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 
 #include "common/json.h"
@@ -64,12 +65,18 @@ bool header_name_matches(std::string_view a, std::string_view b) {
   return true;
 }
 
+// RFC 9110 tchar, as a table: header names are checked on every plugin header write.
+constexpr auto kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 33; c < 127; ++c) t[static_cast<size_t>(c)] = true;
+  for (char c : std::string_view("\"(),/:;<=>?@[\\]{}")) t[static_cast<unsigned char>(c)] = false;
+  return t;
+}();
+
 bool valid_token(std::string_view s) {
   if (s.empty()) return false;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 32 || u >= 127 || std::strchr("\"(),/:;<=>?@[\\]{}", c) != nullptr) return false;
-  }
+  for (char c : s)
+    if (!kTokenChars[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 bool valid_value(std::string_view s) {
@@ -288,8 +295,8 @@ sb_status h_var_set(sb_ctx* ctx, uint32_t var, sb_str value) {
         return SB_E_INVALID_ARG;
       run.query_override.clear();
       if (!v.empty()) {
-        run.query_override = "?";
-        run.query_override.append(v);
+        run.query_override.push_back('?');
+        run.query_override.append(v.data(), v.size());
       }
       run.query_overridden = true;
       return SB_OK;
