@@ -1,6 +1,22 @@
 #include "http/parser.h"
 
+#include <cstdint>
+
 namespace sb::http {
+namespace {
+
+// nginx refuses a chunk size over NGX_MAX_OFF_T_VALUE / 16 (it checks before every digit);
+// llhttp takes any size that fits 64 bits.
+constexpr uint64_t kMaxChunkSize = static_cast<uint64_t>(INT64_MAX) / 16;
+
+bool is_tchar(unsigned char c) {
+  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         kSpecials.find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+}  // namespace
+
 Parser::Parser(llhttp_type_t type, ParserEvents* events, const Limits* limits)
     : events_(events), limits_(limits) {
   static llhttp_settings_t s = [] {
@@ -14,6 +30,7 @@ Parser::Parser(llhttp_type_t type, ParserEvents* events, const Limits* limits)
     st.on_header_value_complete = &Parser::cb_header_value_complete;
     st.on_headers_complete = &Parser::cb_headers_complete;
     st.on_body = &Parser::cb_body;
+    st.on_chunk_header = &Parser::cb_chunk_header;
     st.on_message_complete = &Parser::cb_message_complete;
     return st;
   }();
@@ -29,6 +46,7 @@ void Parser::reset() {
   no_body_ = false;
   line_bytes_ = 0;
   value_end_ = nullptr;
+  crlf_left_ = 0;
   failed_ = false;
   error_ = HPE_OK;
   error_status_ = 400;
@@ -48,6 +66,7 @@ int Parser::cb_message_begin(llhttp_t* p) {
   self->started_ = true;
   self->head_done_ = false;
   self->line_bytes_ = 0;
+  self->crlf_left_ = 0;
   return 0;
 }
 
@@ -107,14 +126,6 @@ int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
   return 0;
 }
 
-namespace {
-bool is_tchar(unsigned char c) {
-  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         kSpecials.find(static_cast<char>(c)) != std::string_view::npos;
-}
-}  // namespace
-
 int Parser::cb_header_value_complete(llhttp_t* p) {
   auto* self = static_cast<Parser*>(p->data);
   self->line_bytes_ = 0;
@@ -147,6 +158,11 @@ int Parser::cb_headers_complete(llhttp_t* p) {
   h.content_length = (p->flags & F_CONTENT_LENGTH) ? static_cast<int64_t>(p->content_length) : -1;
   h.keep_alive = llhttp_should_keep_alive(p) != 0;
   h.upgrade = p->upgrade != 0;
+  // A Content-Length beyond off_t is invalid for nginx; llhttp takes any uint64_t, which as
+  // int64_t read as "no body" and left the body to be parsed as the next request.
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > INT64_MAX) {
+    return self->fail(p->type == HTTP_REQUEST ? 400 : 502, "Invalid Content-Length");
+  }
   self->head_done_ = true;
   int rc = self->events_->on_head(h);
   if (rc == 1) return 1;
@@ -156,8 +172,30 @@ int Parser::cb_headers_complete(llhttp_t* p) {
 }
 
 int Parser::cb_body(llhttp_t* p, const char* at, size_t n) {
-  static_cast<Parser*>(p->data)->events_->on_body(at, n);
+  auto* self = static_cast<Parser*>(p->data);
+  if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+    // The chunk's data ends here: CRLF must follow (checked now if it is in this input, else at
+    // the start of the next), before the data goes anywhere.
+    self->crlf_left_ = 2;
+    if (!self->chunk_crlf_ok(at + n, self->exec_end_)) {
+      return self->fail(400, "Invalid chunk data terminator");
+    }
+  }
+  self->events_->on_body(at, n);
   return 0;
+}
+
+int Parser::cb_chunk_header(llhttp_t* p) {
+  auto* self = static_cast<Parser*>(p->data);
+  if (p->content_length > kMaxChunkSize) return self->fail(400, "Invalid chunk size");
+  return 0;
+}
+
+bool Parser::chunk_crlf_ok(const char* from, const char* end) {
+  for (; crlf_left_ > 0 && from < end; ++from, --crlf_left_) {
+    if (*from != (crlf_left_ == 2 ? '\r' : '\n')) return false;
+  }
+  return true;
 }
 
 int Parser::cb_message_complete(llhttp_t* p) {
@@ -196,6 +234,13 @@ ParseStatus Parser::status_from(llhttp_errno_t err, const char* data, size_t len
 
 ParseStatus Parser::execute(const char* data, size_t len, size_t* consumed) {
   exec_begin_ = data;
+  exec_end_ = data + len;
+  if (crlf_left_ > 0 && !chunk_crlf_ok(data, data + len)) {
+    fail(400, "Invalid chunk data terminator");
+    error_ = HPE_USER;
+    *consumed = 0;
+    return ParseStatus::error;
+  }
   ParseStatus s = status_from(llhttp_execute(&parser_, data, len), data, len, consumed);
   prev_exec_end_ = data + len;
   return s;

@@ -75,9 +75,11 @@ class Parser {
   static int cb_header_value_complete(llhttp_t*);
   static int cb_headers_complete(llhttp_t*);
   static int cb_body(llhttp_t*, const char*, size_t);
+  static int cb_chunk_header(llhttp_t*);
   static int cb_message_complete(llhttp_t*);
   int fail(int status, const char* reason);
   ParseStatus status_from(llhttp_errno_t err, const char* data, size_t len, size_t* consumed);
+  bool chunk_crlf_ok(const char* from, const char* end);
 
   llhttp_t parser_;
   ParserEvents* events_;
@@ -95,7 +97,11 @@ class Parser {
   // of the current and previous execute() input.
   const char* value_end_ = nullptr;
   const char* exec_begin_ = nullptr;
+  const char* exec_end_ = nullptr;
   const char* prev_exec_end_ = nullptr;
+  // Bytes of the CRLF that must follow the current chunk's data, still to be checked: llhttp's
+  // (non-strict) build skips those two bytes without looking at them.
+  uint8_t crlf_left_ = 0;
 };
 
 }  // namespace sb::http
