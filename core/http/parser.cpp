@@ -46,7 +46,11 @@ void Parser::reset() {
   no_body_ = false;
   line_bytes_ = 0;
   value_end_ = nullptr;
+  value_tab_ = false;
+  trailing_tab_ = false;
   crlf_left_ = 0;
+  te_headers_ = 0;
+  te_chunked_ = false;
   failed_ = false;
   error_ = HPE_OK;
   error_status_ = 400;
@@ -67,6 +71,9 @@ int Parser::cb_message_begin(llhttp_t* p) {
   self->head_done_ = false;
   self->line_bytes_ = 0;
   self->crlf_left_ = 0;
+  self->value_tab_ = false;
+  self->te_headers_ = 0;
+  self->te_chunked_ = false;
   return 0;
 }
 
@@ -113,8 +120,11 @@ int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
     // A first fragment preceded (after optional whitespace) by a line break instead of the
     // colon began on a folded line ("Name:\r\n value").
     const char* q = at;
-    while (q > self->exec_begin_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    bool tab = false;
+    while (q > self->exec_begin_ && (q[-1] == ' ' || q[-1] == '\t')) tab |= *--q == '\t';
     if (q > self->exec_begin_ && q[-1] == '\n') return self->fail(400, "Invalid header folding");
+    // Whitespace reaching back to the start of this input continues the previous one's.
+    self->value_tab_ = tab || (q == self->exec_begin_ && self->trailing_tab_);
   }
   self->value_end_ = at + n;
   self->head_.append_value(at, n);
@@ -140,11 +150,63 @@ int Parser::cb_header_value_complete(llhttp_t* p) {
   if (value.find_first_of("\r\n") != std::string_view::npos) {
     return self->fail(400, "Invalid header folding");
   }
-  h.trim_last_value();  // trailing whitespace is not part of a field value (RFC 7230 §3.2.4)
   for (char c : name) {
     if (!is_tchar(static_cast<unsigned char>(c))) return self->fail(400, "Invalid header name");
   }
+  if (p->type == HTTP_REQUEST) {
+    if (int status = self->check_request_field(name, value); status != 0) {
+      return self->fail(status, "Bad request");
+    }
+  }
+  self->value_tab_ = false;
+  h.trim_last_value();  // trailing whitespace is not part of a field value (RFC 7230 §3.2.4)
   return 0;
+}
+
+// The header-line checks nginx makes as it reads a request head
+// (ngx_http_process_unique_header_line, ngx_atoof): `raw_value` still has its trailing
+// whitespace, and value_tab_ tells whether a tab preceded it. nginx skips only spaces around a
+// value, so a tab is part of it there: "Transfer-Encoding:<TAB>chunked" is not "chunked" and
+// "Content-Length: 5<TAB>" is not a number.
+int Parser::check_request_field(std::string_view name, std::string_view raw_value) {
+  if (iequals(name, "Content-Length")) {
+    bool tab = value_tab_ || (!raw_value.empty() && raw_value.find('\t') != std::string_view::npos);
+    return tab ? 400 : 0;
+  }
+  if (iequals(name, "Transfer-Encoding")) {
+    if (++te_headers_ > 1) return 400;  // a duplicate header line
+    std::string_view value = raw_value;
+    while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+    te_chunked_ = !value_tab_ && iequals(value, "chunked");
+  }
+  return 0;
+}
+
+// What nginx decides once a request head is complete (ngx_http_process_request_header), for
+// what llhttp lets through: Transfer-Encoding on HTTP/1.0 or other than exactly "chunked" (501:
+// nginx reads no other coding, where llhttp takes any list ending in chunked), HTTP versions
+// above 1.x (505).
+int Parser::check_request_head() {
+  if (te_headers_ > 0) {
+    if (parser_.http_major == 1 && parser_.http_minor == 0) return 400;
+    if (!te_chunked_) return 501;
+  }
+  if (parser_.http_major > 1) return 505;
+  return 0;
+}
+
+// llhttp's own errors for Transfer-Encoding, told apart the way nginx answers them: a coding
+// other than chunked is 501, unless the header is a duplicate or the request HTTP/1.0 (400).
+void Parser::remap_request_error(llhttp_errno_t err) {
+  std::string_view reason = llhttp_get_error_reason(&parser_);
+  bool te_value = err == HPE_INVALID_TRANSFER_ENCODING && te_headers_ == 0;
+  bool te_with_length = err == HPE_UNEXPECTED_CONTENT_LENGTH && te_headers_ == 1 && !te_chunked_ &&
+                        reason.find("Transfer-Encoding") != std::string_view::npos;
+  if ((te_value || te_with_length) && !(parser_.http_major == 1 && parser_.http_minor == 0)) {
+    error_status_ = 501;
+  } else if (err == HPE_INVALID_VERSION && parser_.http_major > 1) {
+    error_status_ = 505;
+  }
 }
 
 int Parser::cb_headers_complete(llhttp_t* p) {
@@ -162,6 +224,13 @@ int Parser::cb_headers_complete(llhttp_t* p) {
   // int64_t read as "no body" and left the body to be parsed as the next request.
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > INT64_MAX) {
     return self->fail(p->type == HTTP_REQUEST ? 400 : 502, "Invalid Content-Length");
+  }
+  if (p->type == HTTP_REQUEST) {
+    if (int status = self->check_request_head(); status != 0) {
+      return self->fail(status, status == 501   ? "Not Implemented"
+                                : status == 505 ? "HTTP Version Not Supported"
+                                                : "Bad request");
+    }
   }
   self->head_done_ = true;
   int rc = self->events_->on_head(h);
@@ -226,6 +295,7 @@ ParseStatus Parser::status_from(llhttp_errno_t err, const char* data, size_t len
       if (!failed_) {
         error_status_ = 400;
         error_reason_ = llhttp_get_error_reason(&parser_);
+        if (parser_.type == HTTP_REQUEST) remap_request_error(err);
       }
       *consumed = 0;
       return ParseStatus::error;
@@ -243,6 +313,11 @@ ParseStatus Parser::execute(const char* data, size_t len, size_t* consumed) {
   }
   ParseStatus s = status_from(llhttp_execute(&parser_, data, len), data, len, consumed);
   prev_exec_end_ = data + len;
+  // Whitespace at the end of this input, for a header value that starts in the next one.
+  const char* q = data + len;
+  bool tab = false;
+  while (q > data && (q[-1] == ' ' || q[-1] == '\t')) tab |= *--q == '\t';
+  trailing_tab_ = tab || (q == data && trailing_tab_);
   return s;
 }
 

@@ -744,8 +744,11 @@ TEST(HttpParser, RejectsInvalidChunkSize) {
 }
 
 TEST(HttpParser, RejectsRequestTransferEncodingNotEndingInChunked) {
-  ExpectRejected("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc",
-                 HPE_INVALID_TRANSFER_ENCODING);
+  // llhttp's own error; nginx answers 501 (it reads no coding but "chunked").
+  Rejection rej = Reject("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc");
+  EXPECT_EQ(rej.status, ParseStatus::error);
+  EXPECT_EQ(rej.error, HPE_INVALID_TRANSFER_ENCODING);
+  EXPECT_EQ(rej.http_status, 501);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -832,6 +835,71 @@ TEST(HttpParser, ChunkSizeOverNginxLimitIsRejected) {
   EXPECT_EQ(big.http_status, 400);
   ExpectStatusAtEverySplit(
       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7ffffffffffffff\r\nabc", 0);
+}
+
+TEST(HttpParser, TransferEncodingOtherThanChunkedIs501) {
+  // nginx takes exactly "chunked" (case-insensitive, spaces around it) and answers 501 to any
+  // other value; llhttp reads "gzip, chunked" and "identity, chunked" as chunked.
+  for (std::string_view te :
+       {"gzip, chunked", "identity, chunked", "xchunked", "identity", "", "chunked, identity",
+        "\"chunked\"", "chunked;q=1", "chunked,chunked", "chunked\t"}) {
+    ExpectStatusAtEverySplit("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " + std::string(te) +
+                                 "\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                             501);
+  }
+  ExpectStatusAtEverySplit(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhello",
+      501);
+  ExpectStatusAtEverySplit(
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: identity\r\n\r\nhello",
+      501);
+  for (std::string_view te : {"chunked", "CHUNKED", "Chunked  "}) {
+    ExpectStatusAtEverySplit("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " + std::string(te) +
+                                 "\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                             0);
+  }
+}
+
+TEST(HttpParser, TabAroundFramingValuesIsNotWhitespaceForNginx) {
+  // nginx skips only spaces around a header value, so a tab is part of it: "<TAB>chunked" is an
+  // unknown coding (501) and "<TAB>5" no number (400). llhttp skips the tab silently, so the
+  // parser looks back for it, also when it arrived in an earlier read.
+  ExpectStatusAtEverySplit(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+      501);
+  ExpectStatusAtEverySplit(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \t chunked\r\n\r\n0\r\n\r\n", 501);
+  ExpectStatusAtEverySplit("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\t5\r\n\r\nhello", 400);
+  ExpectStatusAtEverySplit("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\t\r\n\r\nhello", 400);
+  // Elsewhere a tab before a value stays harmless whitespace.
+  Message m = ParseOneRequest("GET / HTTP/1.1\r\nHost: a\r\nX-A:\tv\r\n\r\n");
+  ASSERT_EQ(m.headers.size(), 2u);
+  EXPECT_EQ(m.headers[1].second, "v");
+}
+
+TEST(HttpParser, TransferEncodingDuplicatesAndHttp10Are400) {
+  ExpectStatusAtEverySplit(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n"
+      "\r\n5\r\nhello\r\n0\r\n\r\n",
+      400);
+  ExpectStatusAtEverySplit(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+      "Transfer-Encoding: chunked, x\r\n\r\n0\r\n\r\n",
+      400);
+  ExpectStatusAtEverySplit(
+      "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+      400);
+  ExpectStatusAtEverySplit("POST / HTTP/1.0\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400);
+}
+
+TEST(HttpParser, HttpVersionsAboveOneAre505) {
+  for (std::string_view version : {"HTTP/2.0", "HTTP/3.0"}) {
+    Rejection rej = Reject("GET / " + std::string(version) + "\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(rej.status, ParseStatus::error) << version;
+    EXPECT_EQ(rej.http_status, 505) << version;
+  }
+  // HTTP/1.2 is refused by llhttp (nginx would read it as 1.1): 400.
+  EXPECT_EQ(Reject("GET / HTTP/1.2\r\nHost: a\r\n\r\n").http_status, 400);
 }
 
 TEST(HttpParser, RejectsObsFold) {
