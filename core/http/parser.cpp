@@ -15,6 +15,76 @@ bool is_tchar(unsigned char c) {
          kSpecials.find(static_cast<char>(c)) != std::string_view::npos;
 }
 
+// nginx's ngx_http_validate_host(): no "..", no '/', no control characters or spaces, and
+// something before the port.
+bool valid_host(std::string_view host) {
+  size_t host_len = host.size();
+  size_t dot_pos = std::string_view::npos;
+  enum { usual, literal, rest } state = usual;
+  for (size_t i = 0; i < host.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(host[i]);
+    switch (c) {
+      case '.':
+        if (dot_pos != std::string_view::npos && dot_pos + 1 == i) return false;
+        dot_pos = i;
+        break;
+      case ':':
+        if (state == usual) {
+          host_len = i;
+          state = rest;
+        }
+        break;
+      case '[':
+        if (i == 0) state = literal;
+        break;
+      case ']':
+        if (state == literal) {
+          host_len = i + 1;
+          state = rest;
+        }
+        break;
+      default:
+        if (c == '/' || c <= 0x20 || c == 0x7f) return false;
+        break;
+    }
+  }
+  if (dot_pos != std::string_view::npos && dot_pos + 1 == host_len) --host_len;
+  return host_len > 0;
+}
+
+// The authority of an absolute-form target as nginx's request-line parser takes it: letters,
+// digits, '.' and '-' (or an IPv6 literal), then an optional numeric port.
+bool valid_target_authority(std::string_view authority) {
+  size_t i = 0;
+  if (!authority.empty() && authority[0] == '[') {
+    i = authority.find(']');
+    if (i == std::string_view::npos) return false;
+    for (size_t k = 1; k < i; ++k) {
+      char c = authority[k];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+            c == ':' || c == '.')) {
+        return false;
+      }
+    }
+    ++i;
+  } else {
+    for (; i < authority.size(); ++i) {
+      char c = static_cast<char>(authority[i] | 0x20);
+      if (!((c >= 'a' && c <= 'z') || (authority[i] >= '0' && authority[i] <= '9') ||
+            authority[i] == '.' || authority[i] == '-')) {
+        break;
+      }
+    }
+  }
+  if (i < authority.size()) {
+    if (authority[i] != ':') return false;
+    for (size_t k = i + 1; k < authority.size(); ++k) {
+      if (authority[k] < '0' || authority[k] > '9') return false;
+    }
+  }
+  return valid_host(authority);
+}
+
 }  // namespace
 
 Parser::Parser(llhttp_type_t type, ParserEvents* events, const Limits* limits)
@@ -163,12 +233,17 @@ int Parser::cb_header_value_complete(llhttp_t* p) {
   return 0;
 }
 
-// The header-line checks nginx makes as it reads a request head
-// (ngx_http_process_unique_header_line, ngx_atoof): `raw_value` still has its trailing
+// The header-line checks nginx makes as it reads a request head (ngx_http_process_host,
+// ngx_http_process_unique_header_line, ngx_atoof): `raw_value` still has its trailing
 // whitespace, and value_tab_ tells whether a tab preceded it. nginx skips only spaces around a
 // value, so a tab is part of it there: "Transfer-Encoding:<TAB>chunked" is not "chunked" and
 // "Content-Length: 5<TAB>" is not a number.
 int Parser::check_request_field(std::string_view name, std::string_view raw_value) {
+  if (iequals(name, "Host")) {
+    std::string_view host = raw_value;
+    while (!host.empty() && host.back() == ' ') host.remove_suffix(1);
+    return valid_host(host) && !value_tab_ ? 0 : 400;
+  }
   if (iequals(name, "Content-Length")) {
     bool tab = value_tab_ || (!raw_value.empty() && raw_value.find('\t') != std::string_view::npos);
     return tab ? 400 : 0;
@@ -185,13 +260,20 @@ int Parser::check_request_field(std::string_view name, std::string_view raw_valu
 // What nginx decides once a request head is complete (ngx_http_process_request_header), for
 // what llhttp lets through: Transfer-Encoding on HTTP/1.0 or other than exactly "chunked" (501:
 // nginx reads no other coding, where llhttp takes any list ending in chunked), HTTP versions
-// above 1.x (505).
+// above 1.x (505), an absolute-form target whose host nginx would not parse.
 int Parser::check_request_head() {
   if (te_headers_ > 0) {
     if (parser_.http_major == 1 && parser_.http_minor == 0) return 400;
     if (!te_chunked_) return 501;
   }
   if (parser_.http_major > 1) return 505;
+  std::string_view target = head_.target();
+  size_t scheme = target.substr(0, 8) == "https://" ? 8 : target.substr(0, 7) == "http://" ? 7 : 0;
+  if (scheme > 0) {
+    std::string_view authority =
+        target.substr(scheme, target.find_first_of("/?#", scheme) - scheme);
+    if (!valid_target_authority(authority)) return 400;
+  }
   return 0;
 }
 

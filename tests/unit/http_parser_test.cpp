@@ -892,6 +892,34 @@ TEST(HttpParser, TransferEncodingDuplicatesAndHttp10Are400) {
   ExpectStatusAtEverySplit("POST / HTTP/1.0\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400);
 }
 
+TEST(HttpParser, InvalidHostIs400) {
+  // nginx's ngx_http_validate_host.
+  for (std::string_view host : {"a b", "a/b", "", ":80", "a..b", "\tx", "x\t", "a\x01"}) {
+    ExpectStatusAtEverySplit("GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n", 400);
+  }
+  ExpectStatusAtEverySplit("GET / HTTP/1.0\r\nHost: \r\n\r\n", 400);
+  for (std::string_view host :
+       {"a_b", "a.", "a\\b", "\xc3\xa9.test", "u@a", "[::1]:80", "a:8000", "x  "}) {
+    ExpectStatusAtEverySplit("GET / HTTP/1.1\r\nHost: " + std::string(host) + "\r\n\r\n", 0);
+  }
+}
+
+TEST(HttpParser, AbsoluteFormTargetsNginxCannotParseAre400) {
+  for (std::string_view target :
+       {"http://user@a.test/x", "http://a_b.test/x", "http://a.test:80x/x", "http:///x",
+        "http://a..b/x", "https://a b/x", "http://[::1/x"}) {
+    Rejection rej = Reject("GET " + std::string(target) + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(rej.status, ParseStatus::error) << target;
+    EXPECT_EQ(rej.http_status, 400) << target;
+  }
+  for (std::string_view target : {"http://a.test/x", "https://A-1.test:8443/x?y", "http://a.test",
+                                  "http://a.test?q=1", "http://[::1]:80/x"}) {
+    Message m = ParseOneRequest("GET " + std::string(target) + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(m.target, target);
+    EXPECT_TRUE(m.complete) << target;
+  }
+}
+
 TEST(HttpParser, HttpVersionsAboveOneAre505) {
   for (std::string_view version : {"HTTP/2.0", "HTTP/3.0"}) {
     Rejection rej = Reject("GET / " + std::string(version) + "\r\nHost: a\r\n\r\n");
