@@ -873,6 +873,11 @@ void ClientSession::on_upstream_tunnel_eof() {
 // Responses
 
 void ClientSession::respond_error(int status, std::string_view message, ErrorSource source) {
+  // nginx drops keep-alive after these (ngx_http_special_response_handler).
+  if (source == ErrorSource::nginx &&
+      (status == 400 || status == 413 || status == 414 || status == 500 || status == 501)) {
+    close_after_response_ = true;
+  }
   const MessageHead& head = parser_->head();
   std::string_view accept = head.get("Accept");
   std::string_view content_type = head.get("Content-Type");
