@@ -1,6 +1,7 @@
 #include "proxy/session.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <cstring>
@@ -53,9 +54,10 @@ SSL_CTX* ClientSession::select_certificate(void* app_data, std::string_view serv
   return snap->certificates->select(server_name);
 }
 
-void ClientSession::accept(Worker* worker, uv_stream_t* server, SSL_CTX* tls) {
+void ClientSession::accept(Worker* worker, int fd, SSL_CTX* tls) {
   auto session = std::unique_ptr<ClientSession>(new ClientSession(worker));
-  if (session->stream_.accept(server) != 0) {
+  if (session->stream_.open(fd) != 0) {
+    ::close(fd);
     session->stream_.close();
     session.release();  // freed in on_stream_closed
     return;
