@@ -187,6 +187,8 @@ std::string_view status_reason(int status) {
       return "Service Temporarily Unavailable";
     case 504:
       return "Gateway Time-out";
+    case 505:
+      return "HTTP Version Not Supported";
     default:
       return "Unknown";
   }

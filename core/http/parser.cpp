@@ -1,6 +1,92 @@
 #include "http/parser.h"
 
+#include <cstdint>
+
 namespace sb::http {
+namespace {
+
+// nginx refuses a chunk size over NGX_MAX_OFF_T_VALUE / 16 (it checks before every digit);
+// llhttp takes any size that fits 64 bits.
+constexpr uint64_t kMaxChunkSize = static_cast<uint64_t>(INT64_MAX) / 16;
+
+bool is_tchar(unsigned char c) {
+  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         kSpecials.find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// nginx's ngx_http_validate_host(): no "..", no '/', no control characters or spaces, and
+// something before the port.
+bool valid_host(std::string_view host) {
+  size_t host_len = host.size();
+  size_t dot_pos = std::string_view::npos;
+  enum { usual, literal, rest } state = usual;
+  for (size_t i = 0; i < host.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(host[i]);
+    switch (c) {
+      case '.':
+        if (dot_pos != std::string_view::npos && dot_pos + 1 == i) return false;
+        dot_pos = i;
+        break;
+      case ':':
+        if (state == usual) {
+          host_len = i;
+          state = rest;
+        }
+        break;
+      case '[':
+        if (i == 0) state = literal;
+        break;
+      case ']':
+        if (state == literal) {
+          host_len = i + 1;
+          state = rest;
+        }
+        break;
+      default:
+        if (c == '/' || c <= 0x20 || c == 0x7f) return false;
+        break;
+    }
+  }
+  if (dot_pos != std::string_view::npos && dot_pos + 1 == host_len) --host_len;
+  return host_len > 0;
+}
+
+// The authority of an absolute-form target as nginx's request-line parser takes it: letters,
+// digits, '.' and '-' (or an IPv6 literal), then an optional numeric port.
+bool valid_target_authority(std::string_view authority) {
+  size_t i = 0;
+  if (!authority.empty() && authority[0] == '[') {
+    i = authority.find(']');
+    if (i == std::string_view::npos) return false;
+    for (size_t k = 1; k < i; ++k) {
+      char c = authority[k];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+            c == ':' || c == '.')) {
+        return false;
+      }
+    }
+    ++i;
+  } else {
+    for (; i < authority.size(); ++i) {
+      char c = static_cast<char>(authority[i] | 0x20);
+      if (!((c >= 'a' && c <= 'z') || (authority[i] >= '0' && authority[i] <= '9') ||
+            authority[i] == '.' || authority[i] == '-')) {
+        break;
+      }
+    }
+  }
+  if (i < authority.size()) {
+    if (authority[i] != ':') return false;
+    for (size_t k = i + 1; k < authority.size(); ++k) {
+      if (authority[k] < '0' || authority[k] > '9') return false;
+    }
+  }
+  return valid_host(authority);
+}
+
+}  // namespace
+
 Parser::Parser(llhttp_type_t type, ParserEvents* events, const Limits* limits)
     : events_(events), limits_(limits) {
   static llhttp_settings_t s = [] {
@@ -14,6 +100,7 @@ Parser::Parser(llhttp_type_t type, ParserEvents* events, const Limits* limits)
     st.on_header_value_complete = &Parser::cb_header_value_complete;
     st.on_headers_complete = &Parser::cb_headers_complete;
     st.on_body = &Parser::cb_body;
+    st.on_chunk_header = &Parser::cb_chunk_header;
     st.on_message_complete = &Parser::cb_message_complete;
     return st;
   }();
@@ -29,6 +116,11 @@ void Parser::reset() {
   no_body_ = false;
   line_bytes_ = 0;
   value_end_ = nullptr;
+  value_tab_ = false;
+  trailing_tab_ = false;
+  crlf_left_ = 0;
+  te_headers_ = 0;
+  te_chunked_ = false;
   failed_ = false;
   error_ = HPE_OK;
   error_status_ = 400;
@@ -48,6 +140,10 @@ int Parser::cb_message_begin(llhttp_t* p) {
   self->started_ = true;
   self->head_done_ = false;
   self->line_bytes_ = 0;
+  self->crlf_left_ = 0;
+  self->value_tab_ = false;
+  self->te_headers_ = 0;
+  self->te_chunked_ = false;
   return 0;
 }
 
@@ -94,8 +190,11 @@ int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
     // A first fragment preceded (after optional whitespace) by a line break instead of the
     // colon began on a folded line ("Name:\r\n value").
     const char* q = at;
-    while (q > self->exec_begin_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    bool tab = false;
+    while (q > self->exec_begin_ && (q[-1] == ' ' || q[-1] == '\t')) tab |= *--q == '\t';
     if (q > self->exec_begin_ && q[-1] == '\n') return self->fail(400, "Invalid header folding");
+    // Whitespace reaching back to the start of this input continues the previous one's.
+    self->value_tab_ = tab || (q == self->exec_begin_ && self->trailing_tab_);
   }
   self->value_end_ = at + n;
   self->head_.append_value(at, n);
@@ -106,14 +205,6 @@ int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
   }
   return 0;
 }
-
-namespace {
-bool is_tchar(unsigned char c) {
-  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         kSpecials.find(static_cast<char>(c)) != std::string_view::npos;
-}
-}  // namespace
 
 int Parser::cb_header_value_complete(llhttp_t* p) {
   auto* self = static_cast<Parser*>(p->data);
@@ -129,11 +220,75 @@ int Parser::cb_header_value_complete(llhttp_t* p) {
   if (value.find_first_of("\r\n") != std::string_view::npos) {
     return self->fail(400, "Invalid header folding");
   }
-  h.trim_last_value();  // trailing whitespace is not part of a field value (RFC 7230 §3.2.4)
   for (char c : name) {
     if (!is_tchar(static_cast<unsigned char>(c))) return self->fail(400, "Invalid header name");
   }
+  if (p->type == HTTP_REQUEST) {
+    if (int status = self->check_request_field(name, value); status != 0) {
+      return self->fail(status, "Bad request");
+    }
+  }
+  self->value_tab_ = false;
+  h.trim_last_value();  // trailing whitespace is not part of a field value (RFC 7230 §3.2.4)
   return 0;
+}
+
+// The header-line checks nginx makes as it reads a request head (ngx_http_process_host,
+// ngx_http_process_unique_header_line, ngx_atoof): `raw_value` still has its trailing
+// whitespace, and value_tab_ tells whether a tab preceded it. nginx skips only spaces around a
+// value, so a tab is part of it there: "Transfer-Encoding:<TAB>chunked" is not "chunked" and
+// "Content-Length: 5<TAB>" is not a number.
+int Parser::check_request_field(std::string_view name, std::string_view raw_value) {
+  if (iequals(name, "Host")) {
+    std::string_view host = raw_value;
+    while (!host.empty() && host.back() == ' ') host.remove_suffix(1);
+    return valid_host(host) && !value_tab_ ? 0 : 400;
+  }
+  if (iequals(name, "Content-Length")) {
+    bool tab = value_tab_ || (!raw_value.empty() && raw_value.find('\t') != std::string_view::npos);
+    return tab ? 400 : 0;
+  }
+  if (iequals(name, "Transfer-Encoding")) {
+    if (++te_headers_ > 1) return 400;  // a duplicate header line
+    std::string_view value = raw_value;
+    while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+    te_chunked_ = !value_tab_ && iequals(value, "chunked");
+  }
+  return 0;
+}
+
+// What nginx decides once a request head is complete (ngx_http_process_request_header), for
+// what llhttp lets through: Transfer-Encoding on HTTP/1.0 or other than exactly "chunked" (501:
+// nginx reads no other coding, where llhttp takes any list ending in chunked), HTTP versions
+// above 1.x (505), an absolute-form target whose host nginx would not parse.
+int Parser::check_request_head() {
+  if (te_headers_ > 0) {
+    if (parser_.http_major == 1 && parser_.http_minor == 0) return 400;
+    if (!te_chunked_) return 501;
+  }
+  if (parser_.http_major > 1) return 505;
+  std::string_view target = head_.target();
+  size_t scheme = target.substr(0, 8) == "https://" ? 8 : target.substr(0, 7) == "http://" ? 7 : 0;
+  if (scheme > 0) {
+    std::string_view authority =
+        target.substr(scheme, target.find_first_of("/?#", scheme) - scheme);
+    if (!valid_target_authority(authority)) return 400;
+  }
+  return 0;
+}
+
+// llhttp's own errors for Transfer-Encoding, told apart the way nginx answers them: a coding
+// other than chunked is 501, unless the header is a duplicate or the request HTTP/1.0 (400).
+void Parser::remap_request_error(llhttp_errno_t err) {
+  std::string_view reason = llhttp_get_error_reason(&parser_);
+  bool te_value = err == HPE_INVALID_TRANSFER_ENCODING && te_headers_ == 0;
+  bool te_with_length = err == HPE_UNEXPECTED_CONTENT_LENGTH && te_headers_ == 1 && !te_chunked_ &&
+                        reason.find("Transfer-Encoding") != std::string_view::npos;
+  if ((te_value || te_with_length) && !(parser_.http_major == 1 && parser_.http_minor == 0)) {
+    error_status_ = 501;
+  } else if (err == HPE_INVALID_VERSION && parser_.http_major > 1) {
+    error_status_ = 505;
+  }
 }
 
 int Parser::cb_headers_complete(llhttp_t* p) {
@@ -147,6 +302,18 @@ int Parser::cb_headers_complete(llhttp_t* p) {
   h.content_length = (p->flags & F_CONTENT_LENGTH) ? static_cast<int64_t>(p->content_length) : -1;
   h.keep_alive = llhttp_should_keep_alive(p) != 0;
   h.upgrade = p->upgrade != 0;
+  // A Content-Length beyond off_t is invalid for nginx; llhttp takes any uint64_t, which as
+  // int64_t read as "no body" and left the body to be parsed as the next request.
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > INT64_MAX) {
+    return self->fail(p->type == HTTP_REQUEST ? 400 : 502, "Invalid Content-Length");
+  }
+  if (p->type == HTTP_REQUEST) {
+    if (int status = self->check_request_head(); status != 0) {
+      return self->fail(status, status == 501   ? "Not Implemented"
+                                : status == 505 ? "HTTP Version Not Supported"
+                                                : "Bad request");
+    }
+  }
   self->head_done_ = true;
   int rc = self->events_->on_head(h);
   if (rc == 1) return 1;
@@ -156,8 +323,30 @@ int Parser::cb_headers_complete(llhttp_t* p) {
 }
 
 int Parser::cb_body(llhttp_t* p, const char* at, size_t n) {
-  static_cast<Parser*>(p->data)->events_->on_body(at, n);
+  auto* self = static_cast<Parser*>(p->data);
+  if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+    // The chunk's data ends here: CRLF must follow (checked now if it is in this input, else at
+    // the start of the next), before the data goes anywhere.
+    self->crlf_left_ = 2;
+    if (!self->chunk_crlf_ok(at + n, self->exec_end_)) {
+      return self->fail(400, "Invalid chunk data terminator");
+    }
+  }
+  self->events_->on_body(at, n);
   return 0;
+}
+
+int Parser::cb_chunk_header(llhttp_t* p) {
+  auto* self = static_cast<Parser*>(p->data);
+  if (p->content_length > kMaxChunkSize) return self->fail(400, "Invalid chunk size");
+  return 0;
+}
+
+bool Parser::chunk_crlf_ok(const char* from, const char* end) {
+  for (; crlf_left_ > 0 && from < end; ++from, --crlf_left_) {
+    if (*from != (crlf_left_ == 2 ? '\r' : '\n')) return false;
+  }
+  return true;
 }
 
 int Parser::cb_message_complete(llhttp_t* p) {
@@ -188,6 +377,7 @@ ParseStatus Parser::status_from(llhttp_errno_t err, const char* data, size_t len
       if (!failed_) {
         error_status_ = 400;
         error_reason_ = llhttp_get_error_reason(&parser_);
+        if (parser_.type == HTTP_REQUEST) remap_request_error(err);
       }
       *consumed = 0;
       return ParseStatus::error;
@@ -196,8 +386,20 @@ ParseStatus Parser::status_from(llhttp_errno_t err, const char* data, size_t len
 
 ParseStatus Parser::execute(const char* data, size_t len, size_t* consumed) {
   exec_begin_ = data;
+  exec_end_ = data + len;
+  if (crlf_left_ > 0 && !chunk_crlf_ok(data, data + len)) {
+    fail(400, "Invalid chunk data terminator");
+    error_ = HPE_USER;
+    *consumed = 0;
+    return ParseStatus::error;
+  }
   ParseStatus s = status_from(llhttp_execute(&parser_, data, len), data, len, consumed);
   prev_exec_end_ = data + len;
+  // Whitespace at the end of this input, for a header value that starts in the next one.
+  const char* q = data + len;
+  bool tab = false;
+  while (q > data && (q[-1] == ' ' || q[-1] == '\t')) tab |= *--q == '\t';
+  trailing_tab_ = tab || (q == data && trailing_tab_);
   return s;
 }
 

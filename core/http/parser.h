@@ -75,9 +75,15 @@ class Parser {
   static int cb_header_value_complete(llhttp_t*);
   static int cb_headers_complete(llhttp_t*);
   static int cb_body(llhttp_t*, const char*, size_t);
+  static int cb_chunk_header(llhttp_t*);
   static int cb_message_complete(llhttp_t*);
   int fail(int status, const char* reason);
   ParseStatus status_from(llhttp_errno_t err, const char* data, size_t len, size_t* consumed);
+  // nginx's checks of a request's framing headers and target (see parser.cpp).
+  int check_request_field(std::string_view name, std::string_view raw_value);
+  int check_request_head();
+  void remap_request_error(llhttp_errno_t err);
+  bool chunk_crlf_ok(const char* from, const char* end);
 
   llhttp_t parser_;
   ParserEvents* events_;
@@ -95,7 +101,18 @@ class Parser {
   // of the current and previous execute() input.
   const char* value_end_ = nullptr;
   const char* exec_begin_ = nullptr;
+  const char* exec_end_ = nullptr;
   const char* prev_exec_end_ = nullptr;
+  // A tab in the whitespace before the current header value (llhttp skips it silently), and in
+  // the whitespace that ended the previous execute() input (a value may start in the next one).
+  bool value_tab_ = false;
+  bool trailing_tab_ = false;
+  // Bytes of the CRLF that must follow the current chunk's data, still to be checked: llhttp's
+  // (non-strict) build skips those two bytes without looking at them.
+  uint8_t crlf_left_ = 0;
+  // Request Transfer-Encoding headers seen, and whether the (only) one is exactly "chunked".
+  uint8_t te_headers_ = 0;
+  bool te_chunked_ = false;
 };
 
 }  // namespace sb::http

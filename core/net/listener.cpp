@@ -5,7 +5,11 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+
+#include <cerrno>
 #include <charconv>
+
+#include "common/log.h"
 
 namespace sb::net {
 
@@ -55,6 +59,16 @@ bool parse_listen_address(std::string_view text, ListenAddress& out, std::string
 
 Listener::Listener(uv_loop_t* loop, AcceptFn fn, void* ctx) : loop_(loop), fn_(fn), ctx_(ctx) {}
 
+Listener::~Listener() { close(); }
+
+void Listener::close() {
+  if (poll_) uv_poll_stop(poll_.get());
+  poll_.reset();
+  resume_.reset();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
 int Listener::listen(const ListenAddress& address, bool reuseport, int backlog) {
   struct sockaddr_storage storage {};
   int rc;
@@ -65,41 +79,95 @@ int Listener::listen(const ListenAddress& address, bool reuseport, int backlog) 
     rc = uv_ip4_addr(host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&storage));
   }
   if (rc != 0) return rc;
-  // libuv 1.44 has no UV_TCP_REUSEPORT: create the socket ourselves to set SO_REUSEPORT first.
   int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return uv_translate_sys_error(errno);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   socklen_t len = storage.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), len) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), len) != 0 || ::listen(fd, backlog) != 0) {
     int err = errno;
     ::close(fd);
     return uv_translate_sys_error(err);
   }
-  handle_ = make_uv_handle<uv_tcp_t>();
-  uv_tcp_init(loop_, handle_.get());
-  handle_->data = this;
-  if ((rc = uv_tcp_open(handle_.get(), fd)) != 0) {
-    ::close(fd);
-    return rc;
-  }
-  if ((rc = uv_listen(reinterpret_cast<uv_stream_t*>(handle_.get()), backlog,
-                      &Listener::on_connection)) != 0) {
-    return rc;
-  }
   struct sockaddr_storage bound {};
-  int blen = sizeof(bound);
-  uv_tcp_getsockname(handle_.get(), reinterpret_cast<sockaddr*>(&bound), &blen);
+  socklen_t blen = sizeof(bound);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
   port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return 0;
+  fd_ = fd;
+  poll_ = make_uv_handle<uv_poll_t>();
+  if ((rc = uv_poll_init_socket(loop_, poll_.get(), fd_)) != 0) {
+    // Never initialised: free it without uv_close().
+    std::default_delete<uv_poll_t>()(poll_.release());
+    close();
+    return rc;
+  }
+  poll_->data = this;
+  resume_ = make_uv_handle<uv_timer_t>();
+  uv_timer_init(loop_, resume_.get());
+  resume_->data = this;
+  return uv_poll_start(poll_.get(), UV_READABLE, &Listener::on_readable);
 }
 
-void Listener::on_connection(uv_stream_t* server, int status) {
-  auto* self = static_cast<Listener*>(server->data);
-  if (self == nullptr || status < 0) return;
-  self->fn_(self->ctx_, server);
+void Listener::on_readable(uv_poll_t* handle, int status, int) {
+  auto* self = static_cast<Listener*>(handle->data);
+  if (self == nullptr) return;
+  if (status < 0) {
+    self->pause(-status);
+    return;
+  }
+  self->accept_pending();
+}
+
+void Listener::accept_pending() {
+  // At most a batch per wake-up, so one busy listener does not starve the loop.
+  for (int i = 0; i < 256 && fd_ >= 0 && !paused_; ++i) {
+    int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      fn_(ctx_, fd);  // may close this listener
+      continue;
+    }
+    switch (errno) {
+      case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+      case EWOULDBLOCK:
+#endif
+        return;
+      case EINTR:
+      case ECONNABORTED:
+      case EPROTO:
+      case EPERM:  // a firewall refused it
+        continue;
+      default:
+        // EMFILE, ENFILE, ENOBUFS, ENOMEM (and anything unexpected): retrying at once would
+        // spin, so stop watching the socket for a moment.
+        pause(errno);
+        return;
+    }
+  }
+}
+
+void Listener::pause(int error) {
+  if (!poll_ || paused_) return;
+  paused_ = true;
+  uv_poll_stop(poll_.get());
+  uv_timer_start(resume_.get(), &Listener::on_resume, kPauseMs, 0);
+  ++pauses_;
+  // Logged once, then at most every 10 s while it lasts (nginx logs every failed accept()).
+  uint64_t now = uv_now(loop_);
+  if (pauses_ == 1 || now - last_log_ms_ >= 10000) {
+    sb::log::warn("accept() failed on port {}: {}; accepting again in {} ms ({} pause(s) so far)",
+                  port_, uv_strerror(uv_translate_sys_error(error)), kPauseMs, pauses_);
+    last_log_ms_ = now;
+  }
+}
+
+void Listener::on_resume(uv_timer_t* timer) {
+  auto* self = static_cast<Listener*>(timer->data);
+  if (self == nullptr || !self->poll_) return;
+  self->paused_ = false;
+  uv_poll_start(self->poll_.get(), UV_READABLE, &Listener::on_readable);
 }
 
 }  // namespace sb::net

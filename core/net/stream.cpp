@@ -51,6 +51,8 @@ int Stream::accept(uv_stream_t* server) {
   return uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_));
 }
 
+int Stream::open(int fd) { return uv_tcp_open(&tcp_, fd); }
+
 int Stream::connect(const struct sockaddr* address) {
   auto req = std::make_unique<uv_connect_t>();
   req->data = this;

@@ -56,6 +56,8 @@ class Stream : private Deadline {
   Stream& operator=(const Stream&) = delete;
 
   int accept(uv_stream_t* server);
+  // Takes over an accepted socket; returns 0 or a libuv error (the caller then closes `fd`).
+  int open(int fd);
   int connect(const struct sockaddr* address);
   // Speaks TLS from now on: call right after accept() (server session) or connect() (client
   // session; on_stream_connected then waits for the handshake). Reads hand the handler

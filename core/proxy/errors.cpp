@@ -202,6 +202,16 @@ std::string_view nginx_error_message(int status) {
 ErrorBody render_error(int status, std::string_view message, std::string_view accept,
                        std::string_view request_content_type, ErrorSource source,
                        std::string_view request_id) {
+  if (source == ErrorSource::nginx && (status == 501 || status == 505)) {
+    // Not in Kong's error_page list (400 404 405 408 411 412 413 414 417 494 500 502 503 504),
+    // so nginx answers with its built-in page (server_tokens off: no version).
+    std::string_view reason = sb::http::status_reason(status);
+    return {"text/html",
+            fmt::format("<html>\r\n<head><title>{0} {1}</title></head>\r\n<body>\r\n"
+                        "<center><h1>{0} {1}</h1></center>\r\n<hr><center>silverback</center>\r\n"
+                        "</body>\r\n</html>\r\n",
+                        status, reason)};
+  }
   std::string fallback;
   if (message.empty()) {
     message =

@@ -1,6 +1,7 @@
 #include "proxy/session.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <cstring>
@@ -55,9 +56,10 @@ SSL_CTX* ClientSession::select_certificate(void* app_data, std::string_view serv
   return snap->certificates->select(server_name);
 }
 
-void ClientSession::accept(Worker* worker, uv_stream_t* server, SSL_CTX* tls) {
+void ClientSession::accept(Worker* worker, int fd, SSL_CTX* tls) {
   auto session = std::unique_ptr<ClientSession>(new ClientSession(worker));
-  if (session->stream_.accept(server) != 0) {
+  if (session->stream_.open(fd) != 0) {
+    ::close(fd);
     session->stream_.close();
     session.release();  // freed in on_stream_closed
     return;
@@ -916,6 +918,11 @@ void ClientSession::on_upstream_tunnel_eof() {
 // Responses
 
 void ClientSession::respond_error(int status, std::string_view message, ErrorSource source) {
+  // nginx drops keep-alive after these (ngx_http_special_response_handler).
+  if (source == ErrorSource::nginx &&
+      (status == 400 || status == 413 || status == 414 || status == 500 || status == 501)) {
+    close_after_response_ = true;
+  }
   const MessageHead& head = parser_->head();
   std::string_view accept = head.get("Accept");
   std::string_view content_type = head.get("Content-Type");

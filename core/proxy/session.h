@@ -56,10 +56,9 @@ class LazyBuffer {
 
 class ClientSession final : sb::net::StreamHandler, sb::http::ParserEvents, UpstreamClient {
  public:
-  // Accepts one connection from `server` on `worker`'s loop.
-  // Accepts one connection from `server` on `worker`'s loop; with `tls`, the connection speaks
-  // TLS (the listener is an `ssl` one).
-  static void accept(Worker* worker, uv_stream_t* server, SSL_CTX* tls);
+  // Takes an accepted connection (`fd`, owned from now on) onto `worker`'s loop; with `tls`, the
+  // connection speaks TLS (the listener is an `ssl` one).
+  static void accept(Worker* worker, int fd, SSL_CTX* tls);
   // The TlsServer selector: picks the certificate for a handshake's SNI.
   static SSL_CTX* select_certificate(void* app_data, std::string_view server_name);
   ~ClientSession();

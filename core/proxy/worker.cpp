@@ -1,6 +1,7 @@
 #include "proxy/worker.h"
 
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <ctime>
@@ -66,16 +67,22 @@ std::string Worker::listen(const std::vector<sb::net::ListenAddress>& addresses)
   return {};
 }
 
-void Worker::on_accept(void* ctx, uv_stream_t* server) {
+void Worker::on_accept(void* ctx, int fd) {
   auto* self = static_cast<Worker*>(ctx);
-  if (self->draining_) return;
-  ClientSession::accept(self, server, nullptr);
+  if (self->draining_) {
+    ::close(fd);
+    return;
+  }
+  ClientSession::accept(self, fd, nullptr);
 }
 
-void Worker::on_accept_tls(void* ctx, uv_stream_t* server) {
+void Worker::on_accept_tls(void* ctx, int fd) {
   auto* self = static_cast<Worker*>(ctx);
-  if (self->draining_) return;
-  ClientSession::accept(self, server, self->tls_);
+  if (self->draining_) {
+    ::close(fd);
+    return;
+  }
+  ClientSession::accept(self, fd, self->tls_);
 }
 
 void Worker::run() {

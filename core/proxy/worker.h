@@ -111,8 +111,8 @@ class Worker {
   void remove_session(ClientSession* s);
 
  private:
-  static void on_accept(void* ctx, uv_stream_t* server);
-  static void on_accept_tls(void* ctx, uv_stream_t* server);
+  static void on_accept(void* ctx, int fd);
+  static void on_accept_tls(void* ctx, int fd);
   static void on_async(uv_async_t* handle);
   static void on_log_timer(uv_timer_t* handle);
   void drain_step();

@@ -501,6 +501,7 @@ class Upstream:
         self.bytes_received = 0
         self.raw_by_conn = {}
         self.open_conns = set()
+        self.ended_conns = set()     # conn ids whose connection is over (either side closed)
         self.errors = []
         self._stop = False
         self._threads = []
@@ -555,6 +556,33 @@ class Upstream:
         time.sleep(seconds)
         with self.lock:
             return len(self.requests), self.bytes_received
+
+    def wait_target(self, target, timeout=5):
+        """Waits for a request whose target is `target`; returns it."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                for r in self.requests:
+                    if r.target == target:
+                        return r
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"upstream never saw {target}; saw "
+                                         f"{[r.target for r in self.requests][-10:]}")
+                self.lock.wait(left)
+
+    def mark(self):
+        """A point in what this upstream has received, for received_since()."""
+        with self.lock:
+            return len(self.requests), {cid: len(b) for cid, b in self.raw_by_conn.items()}
+
+    def received_since(self, mark):
+        """(requests recorded since `mark`, {conn_id: bytes received on it since `mark`})."""
+        count, lengths = mark
+        with self.lock:
+            raw = {cid: b[lengths.get(cid, 0):] for cid, b in self.raw_by_conn.items()
+                   if len(b) > lengths.get(cid, 0)}
+            return list(self.requests[count:]), raw
 
     # -- server
     def _accept_loop(self):
@@ -711,10 +739,23 @@ class Upstream:
         finally:
             with self.lock:
                 self.open_conns.discard(conn)
+                self.ended_conns.add(cid)
+                self.lock.notify_all()
             try:
                 conn.close()
             except OSError:
                 pass
+
+    def wait_ended(self, cids, timeout=5):
+        """Waits until every connection in `cids` is over."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not set(cids) <= self.ended_conns:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"upstream connections {set(cids) - self.ended_conns} "
+                                         "still open")
+                self.lock.wait(left)
 
 
 class RawListener:

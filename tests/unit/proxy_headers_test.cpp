@@ -784,6 +784,21 @@ TEST(ProxyHeadersErrors, FullerDefaultMessageTables) {
   EXPECT_EQ(MessageFor(417, ErrorSource::nginx), "Expectation failed\nrequest_id: r\n");
 }
 
+TEST(ProxyHeadersErrors, NginxOwnPagesFor501And505) {
+  // Kong's error_page list leaves 501 and 505 to nginx's built-in page, whatever Accept says.
+  sb::proxy::ErrorBody b =
+      render_error(501, "Not Implemented", "application/json", {}, ErrorSource::nginx, "r");
+  EXPECT_EQ(b.content_type, "text/html");
+  EXPECT_EQ(b.body,
+            "<html>\r\n<head><title>501 Not Implemented</title></head>\r\n<body>\r\n"
+            "<center><h1>501 Not Implemented</h1></center>\r\n<hr><center>silverback</center>\r\n"
+            "</body>\r\n</html>\r\n");
+  b = render_error(505, {}, {}, {}, ErrorSource::nginx, "r");
+  EXPECT_NE(b.body.find("<title>505 HTTP Version Not Supported</title>"), std::string::npos);
+  // kong.response.error(501) is Kong's own template.
+  EXPECT_EQ(MessageFor(501, ErrorSource::kong), "Not implemented\nrequest_id: r\n");
+}
+
 TEST(ProxyHeadersErrors, ExplicitMessageWins) {
   EXPECT_EQ(render_error(404, "custom", "text/plain", {}, ErrorSource::kong, "r").body,
             "custom\nrequest_id: r\n");
