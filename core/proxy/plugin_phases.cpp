@@ -246,6 +246,7 @@ void ClientSession::plugins_resume() {
   if (!run.resumed || run.in_hook) return;
   run.resumed = false;
   run.pending = false;
+  if (closing_) return;  // the client is gone (its close is under way): nothing to continue
   uint32_t phase = run.ctx.phase;
   run.ctx.phase = 0;
   const Instance* inst = run.pending_instance;
