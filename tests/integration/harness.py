@@ -70,7 +70,8 @@ def write_temp(tmpdir, name, text):
 class Gateway:
     """One `silverback start` process on free loopback ports."""
 
-    def __init__(self, config_text, extra_args=(), workers=1, env=None, tls=False):
+    def __init__(self, config_text, extra_args=(), workers=1, env=None, tls=False,
+                 preexec_fn=None):
         self.tmpdir = tempfile.mkdtemp(prefix="sb-it-")
         self.config_path = write_temp(self.tmpdir, "kong.yaml", config_text)
         self.proxy_port = free_port()
@@ -89,6 +90,7 @@ class Gateway:
                      "--admin-listen", f"{LOOPBACK}:{self.admin_port}",
                      "--workers", str(workers), *extra_args]
         self.env = env
+        self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. resource limits)
         self.proc = None
         self.status = None
 
@@ -96,7 +98,7 @@ class Gateway:
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=self._out, stderr=self._err,
-                                     stdin=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, preexec_fn=self.preexec_fn,
                                      env=self.env if self.env is not None else os.environ.copy())
         deadline = time.monotonic() + timeout
         last = None
