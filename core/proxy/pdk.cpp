@@ -666,7 +666,6 @@ sb_status h_entity_find(sb_ctx* ctx, sb_str entity, sb_str field, sb_str value,
   if (out == nullptr) return SB_E_INVALID_ARG;
   *out = nullptr;
   if (auto st = check(ctx, kRequestPhases | kPhaseInitWorker); st != SB_OK) return st;
-  std::shared_ptr<const Snapshot> pinned;
   const Snapshot* snap = nullptr;
   if (ctx->worker_scope) {
     snap = ctx->worker->snapshot().get();
