@@ -5,6 +5,7 @@ seconds alternating between two configs; fails on any unexpected error or memory
     bench/soak.py --bin build-rel/silverback            # 30 minutes
     bench/soak.py --bin build-rel/silverback --quick    # 1 minute
     bench/soak.py --minutes 10 --rss-growth-mb 20
+    bench/soak.py --quick --idle 10000                 # plus 10,000 idle keep-alive connections
 
 Traffic (asyncio clients in this process; the upstream is an asyncio HTTP/1.1 server in a child
 process so the two do not share one GIL):
@@ -15,6 +16,12 @@ process so the two do not share one GIL):
   chunked      GET /s/chunked?n=..., a chunked response of n chunks, content checked
   slow         GET /s/slow, a 256 KiB response trickled out over ~1 s
   websocket    an Upgrade to /s/ws, then data through the tunnel, echoed back and checked
+
+--idle N also holds N keep-alive connections (one request each) for the whole run and checks at
+the end that every one is still open and answers.
+
+The upstream closes keep-alive connections idle for 2 s, so the gateway's pool keeps meeting
+connections closed under it.
 
 Every --reload-every seconds the config file is rewritten (config A or B: same routes, different
 service names and a block of extra routes) and the gateway gets SIGHUP; the admin /status
@@ -49,10 +56,16 @@ def chunk_payload(i):
     return (b"chunk-%d-" % i) * (1 + i % 50)
 
 
+UPSTREAM_IDLE_S = 2  # the upstream closes idle keep-alive connections (the gateway must cope)
+
+
 async def upstream_conn(reader, writer):
     try:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), UPSTREAM_IDLE_S)
+            except asyncio.TimeoutError:
+                break
             lines = head[:-4].split(b"\r\n")
             method, target, _ = lines[0].split(b" ", 2)
             headers = {}
@@ -389,11 +402,56 @@ async def sampler(pid, stats, stop, t_start, period=5):
             pass
 
 
+async def open_idle(port, n, stats):
+    """n keep-alive connections, one request answered on each, then held."""
+    conns = []
+    sem = asyncio.Semaphore(200)
+
+    async def one(i):
+        async with sem:
+            reader, writer = await connect(port)
+            target = b"/s/echo?idle=%d" % i
+            writer.write(request_bytes(b"GET", target))
+            status, _, body = await read_response(reader)
+            assert status == 200 and body == b"echo:" + target, (status, body[:100])
+            conns.append((reader, writer))
+    results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            stats.error("idle: open", repr(r))
+    return conns
+
+
+async def check_idle(conns, stats):
+    """Every held connection still answers; then closed."""
+    sem = asyncio.Semaphore(200)
+
+    async def one(i, reader, writer):
+        async with sem:
+            target = b"/s/echo?idle-again=%d" % i
+            writer.write(request_bytes(b"GET", target))
+            status, _, body = await read_response(reader)
+            assert status == 200 and body == b"echo:" + target, (status, body[:100])
+            writer.close()
+    results = await asyncio.gather(*(asyncio.wait_for(one(i, r, w), 30)
+                                     for i, (r, w) in enumerate(conns)), return_exceptions=True)
+    bad = [r for r in results if isinstance(r, BaseException)]
+    for r in bad[:3]:
+        stats.error("idle: dropped or wrong answer at the end", repr(r))
+    for r in bad[3:]:
+        stats.errors["idle: dropped or wrong answer at the end"] += 1
+    stats.requests["idle (held, asked again at the end)"] += len(results) - len(bad)
+
+
 async def run_load(gw, up_port, args, stats):
     pid = gw.proc.pid
     stop = asyncio.Event()
     t_start = time.monotonic()
     port = gw.proxy_port
+    idle = await open_idle(port, getattr(args, "idle", 0), stats)
+    if idle:
+        print(f"  holding {len(idle)} idle keep-alive connections: RSS {proc_rss_kb(pid)} KiB, "
+              f"{proc_fds(pid)} fds", file=sys.stderr, flush=True)
     tasks = [asyncio.create_task(keepalive_worker(port, stats, stop, i)) for i in range(8)]
     tasks += [asyncio.create_task(newconn_worker(port, stats, stop, i)) for i in range(3)]
     tasks += [asyncio.create_task(upload_worker(port, stats, stop, i)) for i in range(2)]
@@ -422,6 +480,8 @@ async def run_load(gw, up_port, args, stats):
     await asyncio.wait(tasks, timeout=20)
     for t in tasks:
         t.cancel()
+    if idle:
+        await check_idle(idle, stats)
     return middle or (proc_rss_kb(pid), proc_fds(pid))
 
 
@@ -434,6 +494,8 @@ def main():
     ap.add_argument("--reload-every", type=float, default=3, help="seconds between SIGHUPs")
     ap.add_argument("--rss-growth-mb", type=float, default=20,
                     help="fail if RSS grew more than this from start to end")
+    ap.add_argument("--idle", type=int, default=0,
+                    help="also hold this many idle keep-alive connections for the whole run")
     args = ap.parse_args()
     if args.quick:
         args.minutes = 1
@@ -451,7 +513,8 @@ def main():
     upstream = multiprocessing.Process(target=run_upstream, args=(ports,), daemon=True)
     upstream.start()
     up_port = ports.get(timeout=10)
-    gw = harness.Gateway(config(0, up_port), ["--keepalive-timeout", "60000"],
+    keepalive_ms = int((args.minutes * 60 + 120) * 1000)  # idle connections outlive the run
+    gw = harness.Gateway(config(0, up_port), ["--keepalive-timeout", str(keepalive_ms)],
                          workers=args.workers)
     stats = Stats()
     rc = 1
@@ -460,9 +523,9 @@ def main():
         pid = gw.proc.pid
         # Warm-up: fill pools, caches and the allocator before the baseline.
         warm = Stats()
-        asyncio.run(run_load(gw, up_port, argparse.Namespace(minutes=0.1, reload_every=1e9),
-                             warm))
-        time.sleep(1)
+        asyncio.run(run_load(gw, up_port, argparse.Namespace(minutes=0.1, reload_every=1e9,
+                                                             idle=0), warm))
+        time.sleep(UPSTREAM_IDLE_S + 1)  # pooled upstream connections closed by the upstream
         start_rss, start_fds = proc_rss_kb(pid), proc_fds(pid)
         print(f"soak: {binary}, {args.workers} workers, {args.minutes:g} min, reload every "
               f"{args.reload_every:g} s; baseline RSS {start_rss} KiB, {start_fds} fds "
@@ -474,7 +537,7 @@ def main():
         peak_rss = max((s[1] for s in stats.samples), default=0)
         peak_fds = max((s[2] for s in stats.samples), default=0)
         # Let the closed connections go, then the end figures.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 + UPSTREAM_IDLE_S
         while proc_fds(pid) > start_fds + 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1)
@@ -482,7 +545,8 @@ def main():
         exit_code = gw.stop(timeout=30)
         total = sum(stats.requests.values())
         growth_mb = (end_rss - start_rss) / 1024
-        print(f"\n| soak ({args.minutes:g} min, {args.workers} workers) | value |")
+        idle_note = f", {args.idle} idle connections held" if args.idle else ""
+        print(f"\n| soak ({args.minutes:g} min, {args.workers} workers{idle_note}) | value |")
         print("|---|---:|")
         print(f"| duration | {elapsed:.0f} s |")
         print(f"| requests (all kinds) | {total:,} ({total / elapsed:.0f}/s) |")

@@ -70,8 +70,12 @@ def write_temp(tmpdir, name, text):
 class Gateway:
     """One `silverback start` process on free loopback ports."""
 
-    def __init__(self, config_text, extra_args=(), workers=1, env=None, tls=False,
+    def __init__(self, config_text, extra_args=(), workers=None, env=None, tls=False,
                  preexec_fn=None):
+        # workers=None: one worker, or SILVERBACK_TEST_WORKERS (TSAN=1 scripts/test.sh sets 2
+        # so that every test also exercises several loops); an explicit number always wins.
+        if workers is None:
+            workers = int(os.environ.get("SILVERBACK_TEST_WORKERS") or 1)
         self.tmpdir = tempfile.mkdtemp(prefix="sb-it-")
         self.config_path = write_temp(self.tmpdir, "kong.yaml", config_text)
         self.proxy_port = free_port()
@@ -582,7 +586,7 @@ class Upstream:
         """(requests recorded since `mark`, {conn_id: bytes received on it since `mark`})."""
         count, lengths = mark
         with self.lock:
-            raw = {cid: b[lengths.get(cid, 0):] for cid, b in self.raw_by_conn.items()
+            raw = {cid: bytes(b[lengths.get(cid, 0):]) for cid, b in self.raw_by_conn.items()
                    if len(b) > lengths.get(cid, 0)}
             return list(self.requests[count:]), raw
 
@@ -596,20 +600,20 @@ class Upstream:
             with self.lock:
                 self.connections += 1
                 cid = self.connections
-                self.raw_by_conn[cid] = b""
+                self.raw_by_conn[cid] = bytearray()
                 self.open_conns.add(conn)
                 self.lock.notify_all()
             t = threading.Thread(target=self._serve, args=(conn, cid), daemon=True)
             t.start()
 
-    def _recv(self, conn, cid, buf):
+    def _recv(self, conn, cid):
         data = conn.recv(65536)
         if not data:
             raise ConnectionClosed()
         with self.lock:
             self.bytes_received += len(data)
-            self.raw_by_conn[cid] += data
-        return buf + data
+            self.raw_by_conn[cid] += data  # a bytearray: appending is linear overall
+        return data
 
     def _tls_handshake(self, conn, cid):
         """Wraps an accepted socket in TLS (tls_context); returns the SSL socket or None."""
@@ -653,14 +657,11 @@ class Upstream:
             if conn is None:
                 return
         conn.settimeout(30)
-        buf = b""
+        rb = _RecvBuffer(lambda: self._recv(conn, cid))
         try:
             while not self._stop:
-                while b"\r\n\r\n" not in buf:
-                    buf = self._recv(conn, cid, buf)
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                raw = head + b"\r\n\r\n"
-                lines = head.split(b"\r\n")
+                raw = rb.until(b"\r\n\r\n")
+                lines = raw[:-4].split(b"\r\n")
                 method, target, version = lines[0].decode("latin-1").split(" ", 2)
                 headers = []
                 for line in lines[1:]:
@@ -673,33 +674,25 @@ class Upstream:
                 if self.read_body:
                     if te and "chunked" in te.lower():
                         req.chunked = True
-                        body = b""
+                        body, wire = [], [raw]
                         while True:
-                            while b"\r\n" not in buf:
-                                buf = self._recv(conn, cid, buf)
-                            line, _, buf = buf.partition(b"\r\n")
-                            req.raw += line + b"\r\n"
-                            size = int(line.split(b";")[0], 16)
+                            line = rb.until(b"\r\n")
+                            wire.append(line)
+                            size = int(line[:-2].split(b";")[0], 16)
                             if size == 0:
                                 while True:
-                                    while b"\r\n" not in buf:
-                                        buf = self._recv(conn, cid, buf)
-                                    t, _, buf = buf.partition(b"\r\n")
-                                    req.raw += t + b"\r\n"
-                                    if not t:
+                                    t = rb.until(b"\r\n")
+                                    wire.append(t)
+                                    if t == b"\r\n":
                                         break
                                 break
-                            while len(buf) < size + 2:
-                                buf = self._recv(conn, cid, buf)
-                            body += buf[:size]
-                            req.raw += buf[:size + 2]
-                            buf = buf[size + 2:]
-                        req.body = body
+                            data = rb.exact(size + 2)
+                            body.append(data[:size])
+                            wire.append(data)
+                        req.body = b"".join(body)
+                        req.raw = b"".join(wire)
                     elif cl:
-                        n = int(cl)
-                        while len(buf) < n:
-                            buf = self._recv(conn, cid, buf)
-                        req.body, buf = buf[:n], buf[n:]
+                        req.body = rb.exact(int(cl))
                         req.raw += req.body
                 with self.lock:
                     self.requests.append(req)
@@ -715,9 +708,9 @@ class Upstream:
                 elif reply.raw:
                     conn.sendall(reply.raw)
                 if reply.tunnel:
-                    if buf:
-                        conn.sendall(buf)
-                        buf = b""
+                    rest = rb.take_rest()
+                    if rest:
+                        conn.sendall(rest)
                     while True:
                         data = conn.recv(65536)
                         if not data:
@@ -758,6 +751,48 @@ class Upstream:
                     raise AssertionError(f"upstream connections {set(cids) - self.ended_conns} "
                                          "still open")
                 self.lock.wait(left)
+
+
+class _RecvBuffer:
+    """Received bytes with a read position: delimiters and exact lengths in linear time, so a
+    multi-megabyte body costs the upstream thread one copy, not one per recv()."""
+
+    def __init__(self, recv):
+        self.recv = recv
+        self.buf = bytearray()
+        self.pos = 0
+
+    def _more(self):
+        if self.pos > 1 << 20 and self.pos * 2 > len(self.buf):
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += self.recv()
+
+    def until(self, delim):
+        """Bytes up to and including the next `delim`."""
+        scan = self.pos
+        while True:
+            i = self.buf.find(delim, scan)
+            if i >= 0:
+                out = bytes(self.buf[self.pos:i + len(delim)])
+                self.pos = i + len(delim)
+                return out
+            scan = max(self.pos, len(self.buf) - len(delim) + 1)
+            base = self.pos
+            self._more()
+            scan -= base - self.pos  # the buffer may have been compacted
+
+    def exact(self, n):
+        while len(self.buf) - self.pos < n:
+            self._more()
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return out
+
+    def take_rest(self):
+        out = bytes(self.buf[self.pos:])
+        self.buf, self.pos = bytearray(), 0
+        return out
 
 
 class RawListener:

@@ -470,7 +470,8 @@ class WebSocketTest(GatewayTestCase):
 class UpstreamKeepaliveTest(GatewayTestCase):
     def gateway(self, extra=()):
         up = self.make_upstream()
-        gw = self.start_gateway(CONFIG.format(ip=LOOPBACK, port=up.port), extra)
+        # Upstream pools are per worker: connection counts below assume one.
+        gw = self.start_gateway(CONFIG.format(ip=LOOPBACK, port=up.port), extra, workers=1)
         return up, gw
 
     def test_upstream_connection_reused(self):
