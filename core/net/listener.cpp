@@ -125,7 +125,7 @@ void Listener::accept_pending() {
   for (int i = 0; i < 256 && fd_ >= 0 && !paused_; ++i) {
     int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      fn_(ctx_, fd);  // may close this listener
+      fn_(ctx_, fd);  // the callee owns fd now
       continue;
     }
     switch (errno) {
