@@ -137,7 +137,10 @@ std::string Server::start() {
   snapshot_text_ = std::move(loading_text_);
   snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
   malloc_trim(0);  // the parse tree is gone: give its memory back
+  health_.update(snap);
   main_ = std::make_unique<Worker>(settings_, -1, Role::admin, snap);
+  checker_ = std::make_unique<health::ActiveChecker>(main_->loop(), main_->resolver(), health_);
+  checker_->sync();
   main_->set_admin(admin_);
   if (admin_access_log_) main_->set_access_log(&admin_access_log_->channel(0));
   if (auto err = main_->listen(settings_.admin_listen); !err.empty()) return err;
@@ -153,6 +156,7 @@ std::string Server::start() {
     auto w = std::make_unique<Worker>(settings_, i, Role::proxy, snap, tls);
     if (auto err = w->listen(settings_.proxy_listen); !err.empty()) return err;
     if (proxy_access_log_) w->set_access_log(&proxy_access_log_->channel(static_cast<size_t>(i)));
+    w->set_health(&health_);
     workers_.push_back(std::move(w));
   }
   uv_loop_t* loop = main_->loop();
@@ -212,6 +216,7 @@ int Server::run() {
   retire_timer_.reset();
   sigusr1_.reset();
   workers_.clear();
+  checker_.reset();
   main_.reset();
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
@@ -267,6 +272,7 @@ Server::LoadReport Server::apply(std::shared_ptr<const std::string> text) {
     snapshot_text_ = std::move(loading_text_);
     snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
   }
+  health_.update(snap);  // before publishing: workers find the generation's health view bound
   for (auto& w : workers_) w->publish(snap);
   main_->publish(snap);
   if (retire_timer_) uv_timer_start(retire_timer_.get(), &Server::on_retire_timer, 500, 0);
@@ -364,6 +370,7 @@ void Server::begin_shutdown() {
                   settings_.graceful_timeout_ms);
   for (auto& w : workers_) w->request_stop();
   main_->request_stop();
+  if (checker_) checker_->stop();
   sigterm_.reset();
   sigint_.reset();
   sighup_.reset();

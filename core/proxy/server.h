@@ -21,6 +21,7 @@
 #include "plugins/registry.h"
 #include "proxy/access_log.h"
 #include "proxy/admin_api.h"
+#include "proxy/health.h"
 #include "proxy/metrics.h"
 #include "proxy/settings.h"
 #include "proxy/snapshot.h"
@@ -73,6 +74,10 @@ class Server {
   Current current() const;
   bool stopping() const { return shutting_down_; }
 
+  // Upstream health-check state (Admin API: /upstreams/{u}/health and friends).
+  health::Table& health() { return health_; }
+  const health::Table& health() const { return health_; }
+
   // Fills the request metrics and node counters /metrics shows.
   void collect(metrics::Scrape& out) const;
 
@@ -97,7 +102,9 @@ class Server {
   // Declared before the workers: destroyed after them, writing what they left buffered.
   std::unique_ptr<AccessLogFile> proxy_access_log_, admin_access_log_;
   std::unique_ptr<sb::net::TlsServer> tls_server_;  // when a proxy listener has `ssl`
+  health::Table health_;                            // outlives the workers that read it
   std::unique_ptr<Worker> main_;                    // admin role, runs on the calling thread
+  std::unique_ptr<health::ActiveChecker> checker_;  // on main_'s loop, destroyed before it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   mutable std::mutex snapshot_mutex_;

@@ -581,11 +581,16 @@ void ClientSession::connect_upstream() {
   } else if (upstream >= 0) {
     // Balanced over the upstream's targets (weighted round-robin).
     const auto& up = snap.config.upstreams[static_cast<size_t>(upstream)];
-    const sb::config::Target* target = worker_->pick_target(up);
+    auto pick = worker_->pick_target(snap, static_cast<size_t>(upstream), t.balanced_target);
+    const sb::config::Target* target = pick.target;
     if (target == nullptr) {
       respond_error(503, "failure to get a peer from the ring-balancer", ErrorSource::kong);
       return;
     }
+    t.balanced_target = target;
+    t.health_target = pick.health;
+    t.health_checks = &up.healthchecks;
+    if (pick.health != nullptr && !t.health_pin) t.health_pin = worker_->health_binding();
     host = &target->host;
     port = target->port;
     // Kong's set_host_header: the upstream's host_header (else the target host), plus the
@@ -740,6 +745,11 @@ void ClientSession::on_upstream_failure(UpstreamFailure failure, bool response_s
   if (!txn_) return;
   Transaction& t = *txn_;
   t.conn = nullptr;
+  // Passive health check (a kept-alive connection closed under us is not the target's fault).
+  if (t.health_target != nullptr && !(t.conn_reused && failure == UpstreamFailure::reset)) {
+    health::report_failure(*t.health_target, *t.health_checks, health::failure_kind(failure));
+  }
+  t.health_target = nullptr;
   if (tunnel_) {
     closing_ = true;
     stream_.close_after_flush();
@@ -796,6 +806,10 @@ void ClientSession::on_upstream_head(MessageHead& head) {
   Transaction& t = *txn_;
   t.upstream_head_ms = uv_now(worker_->loop());
   t.status = head.status;
+  if (t.health_target != nullptr) {
+    health::report_status(*t.health_target, *t.health_checks, head.status);
+    t.health_target = nullptr;
+  }
   if (head.status == 101) {
     if (!t.upgrade) {
       // 101 without an upgrade request is an invalid response.

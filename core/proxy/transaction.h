@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/stream.h"
+#include "proxy/health.h"
 #include "proxy/plugin_run.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream.h"
@@ -61,6 +62,12 @@ struct Transaction {
   UpstreamTimeouts timeouts;
   std::string pool_key;
   std::string upstream_host_header;
+  // Health checks: the balanced target of the current try (the next try avoids it) and where
+  // its outcome is reported, once; `health_pin` keeps that state alive across a reload.
+  const sb::config::Target* balanced_target = nullptr;
+  health::TargetHealth* health_target = nullptr;
+  const sb::config::Healthchecks* health_checks = nullptr;
+  std::shared_ptr<const health::Binding> health_pin;
 
   // Response
   int status = 0;

@@ -137,7 +137,12 @@ void Worker::on_async(uv_async_t* handle) {
     stop = self->stop_requested_;
     abort = self->abort_requested_;
   }
-  if (incoming) self->snapshot_ = std::move(incoming);
+  if (incoming) {
+    self->snapshot_ = std::move(incoming);
+    if (self->health_table_ != nullptr) {
+      self->health_ = self->health_table_->binding_for(self->snapshot_.get());
+    }
+  }
   if (stop && !self->draining_) {
     self->draining_ = true;
     self->listeners_.clear();
@@ -256,24 +261,33 @@ std::string_view Worker::http_date() {
   return {date_, date_len_};
 }
 
-const sb::config::Target* Worker::pick_target(const sb::config::Upstream& upstream) {
-  // Smooth weighted round-robin (nginx's): targets are interleaved in proportion to their
-  // weights. The running weights live outside the Snapshot, keyed by the upstream's id, so a
-  // reload that keeps the upstream keeps its rotation.
+void Worker::set_health(health::Table* table) {
+  health_table_ = table;
+  health_ = table != nullptr ? table->binding_for(snapshot_.get()) : nullptr;
+}
+
+Worker::TargetPick Worker::pick_target(const Snapshot& snap, size_t index,
+                                       const sb::config::Target* avoid) {
+  const auto& upstream = snap.config.upstreams[index];
+  // The running weights live outside the Snapshot, keyed by the upstream's id, so a reload that
+  // keeps the upstream keeps its rotation.
   auto& current = balancer_state_[upstream.id];
   if (current.size() != upstream.targets.size()) current.assign(upstream.targets.size(), 0);
-  int64_t total = 0;
-  size_t best = upstream.targets.size();
-  for (size_t i = 0; i < upstream.targets.size(); ++i) {
-    int64_t w = upstream.targets[i].weight;
-    if (w <= 0) continue;
-    current[i] += w;
-    total += w;
-    if (best == upstream.targets.size() || current[i] > current[best]) best = i;
+  // Health applies when this request's generation is the one the worker's view was bound for (a
+  // request that started before a reload balances without it).
+  const health::Binding::Upstream* bound = nullptr;
+  if (health_ && health_->snapshot == &snap && health_->upstreams[index].enabled) {
+    bound = &health_->upstreams[index];
   }
-  if (best == upstream.targets.size()) return nullptr;
-  current[best] -= total;
-  return &upstream.targets[best];
+  const auto* first = upstream.targets.data();
+  int avoid_index = avoid != nullptr && avoid >= first && avoid < first + upstream.targets.size()
+                        ? static_cast<int>(avoid - first)
+                        : -1;
+  int i = health::pick(upstream.targets, bound ? &bound->targets : nullptr, current.data(),
+                       upstream.healthchecks.threshold, avoid_index);
+  if (i < 0) return {};
+  auto n = static_cast<size_t>(i);
+  return {&upstream.targets[n], bound ? bound->targets[n] : nullptr};
 }
 
 }  // namespace sb::proxy

@@ -21,6 +21,7 @@
 #include "net/uv_handle.h"
 #include "plugins/registry.h"
 #include "proxy/access_log.h"
+#include "proxy/health.h"
 #include "proxy/metrics.h"
 #include "proxy/settings.h"
 #include "proxy/snapshot.h"
@@ -95,8 +96,18 @@ class Worker {
   // Per-request helpers.
   void next_request_id(char out[32]);
   std::string_view http_date();  // RFC 7231 date, formatted at most once per second
-  // Weighted round-robin choice among an upstream's targets (null when all weights are 0).
-  const sb::config::Target* pick_target(const sb::config::Upstream& upstream);
+  // Weighted round-robin choice among the healthy targets of `snap`'s upstream `index`; `avoid`
+  // (a retry's previous target) is skipped when another one can serve. No target: null (all
+  // weights 0, none healthy, or the healthy weight under the upstream's threshold).
+  struct TargetPick {
+    const sb::config::Target* target = nullptr;
+    health::TargetHealth* health = nullptr;  // null: the upstream has no health checks
+  };
+  TargetPick pick_target(const Snapshot& snap, size_t index, const sb::config::Target* avoid);
+  // The process's health-check table (set before run()) and this worker's view of it for its
+  // current Snapshot; a try holds the view while it may report into it.
+  void set_health(health::Table* table);
+  const std::shared_ptr<const health::Binding>& health_binding() const { return health_; }
 
   // Recycled request parsers: a connection holds one only while a request is in progress.
   std::unique_ptr<sb::http::Parser> acquire_parser(sb::http::ParserEvents* events);
@@ -148,6 +159,8 @@ class Worker {
   bool draining_ = false;
   uint64_t rng_[2];
   std::unordered_map<std::string, std::vector<int64_t>> balancer_state_;
+  health::Table* health_table_ = nullptr;
+  std::shared_ptr<const health::Binding> health_;  // for snapshot_ (null: none bound)
   int64_t date_second_ = -1;
   char date_[40] = {};
   size_t date_len_ = 0;
