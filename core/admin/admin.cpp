@@ -349,6 +349,7 @@ void Admin::register_endpoints() {
        {{"GET", [this](const Request& r, AdminResponse& out) { get_config(r, out); }},
         {"POST", [this](const Request& r, AdminResponse& out) { post_config(r, out); }}}});
   add_entity_endpoints();
+  add_health_endpoints();
 }
 
 void Admin::add_entity_endpoints() {
@@ -661,6 +662,7 @@ void Admin::get_metrics(const Request&, AdminResponse& out) {
   s.node_id = node_id_;
   s.version = std::string(kVersion);
   server_.collect(s);
+  collect_health(s);
   out.status = 200;
   out.content_type = "text/plain; version=0.0.4; charset=utf-8";
   out.body = sb::proxy::metrics::render(s);

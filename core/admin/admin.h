@@ -58,6 +58,8 @@ class Admin final : public sb::proxy::AdminApi {
  private:
   void register_endpoints();
   void add_entity_endpoints();
+  void add_health_endpoints();  // health_endpoints.cpp
+  void collect_health(sb::proxy::metrics::Scrape& out) const;
   std::string status_json() const;
   std::string root_json() const;
   void post_config(const Request& r, sb::proxy::AdminResponse& out);

@@ -188,6 +188,20 @@ std::string render(const Scrape& s) {
               series.upstream, series.upstream_sum);
   }
 
+  header(out, "kong_upstream_target_health",
+         "Health status of targets of upstream. States = healthchecks_off|healthy|unhealthy|"
+         "dns_error, value is 1 when state is populated.",
+         "gauge");
+  for (const auto& t : s.target_health) {
+    for (const char* state : {"healthchecks_off", "healthy", "unhealthy", "dns_error"}) {
+      fmt::format_to(std::back_inserter(out),
+                     "kong_upstream_target_health{{upstream=\"{}\",target=\"{}\",address=\"{}\","
+                     "state=\"{}\",subsystem=\"http\"}} {}\n",
+                     label(t.upstream), label(t.target), label(t.address), state,
+                     t.state == state ? 1 : 0);
+    }
+  }
+
   header(out, "silverback_access_log_dropped_lines_total",
          "Access-log lines dropped because the log writer fell behind", "counter");
   fmt::format_to(std::back_inserter(out), "silverback_access_log_dropped_lines_total {}\n",

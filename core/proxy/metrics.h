@@ -122,6 +122,12 @@ struct Scrape {
   std::string config_hash;
   uint64_t reloads_ok = 0, reloads_failed = 0;
   uint64_t access_log_dropped = 0;
+  // kong_upstream_target_health: one row per target, `state` one of healthchecks_off, healthy,
+  // unhealthy, dns_error.
+  struct TargetHealth {
+    std::string upstream, target, address, state;
+  };
+  std::vector<TargetHealth> target_health;
 
   void add(const RouteSeries& s);
 };
