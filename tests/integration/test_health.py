@@ -11,7 +11,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import (LOOPBACK, GatewayTestCase, Reply, http_response, request)
+from harness import (LOOPBACK, GatewayTestCase, Reply, closed_port, http_response, request)
 
 
 class Switchable:
@@ -175,6 +175,18 @@ class HealthTest(GatewayTestCase):
         self.assertIn(f"target {ta} is now healthy (active: 2 successes)", gw.stderr())
         bodies = {self.get(gw).body for _ in range(6)}
         self.assertEqual(bodies, {b"A", b"B"})
+
+    def test_active_tcp_probes_connect_only(self):
+        a, b, ua, ub = self.two()
+        dead = f"{LOOPBACK}:{closed_port()}"
+        checks = ACTIVE.replace("        http_path: /probe\n", "        type: tcp\n")
+        gw = self.start_gateway(gateway_config([f"{LOOPBACK}:{ua.port}", dead], checks))
+        self.assertTrue(wait_until(lambda: health(gw)[dead] == "UNHEALTHY", 3), health(gw))
+        self.assertEqual(health(gw)[f"{LOOPBACK}:{ua.port}"], "HEALTHY")
+        self.assertEqual(a.probes, [])  # connect only: no request was sent
+        self.assertIn(f"target {dead} is now unhealthy (active: 2 tcp failures)", gw.stderr())
+        for _ in range(4):
+            self.assertEqual(self.get(gw).body, b"A")
 
     def test_admin_marks_targets_and_all_unhealthy_is_a_503(self):
         a, b, ua, ub = self.two()
