@@ -301,7 +301,7 @@ services:
       EXPECT_EQ(line.rfind(current, 0), 0u) << line << " outside family " << current;
     }
   }
-  EXPECT_EQ(declared.size(), 11u);
+  EXPECT_EQ(declared.size(), 12u);  // with kong_upstream_target_health
 }
 
 // ---------------------------------------------------------------------------------------------
