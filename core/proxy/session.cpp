@@ -135,6 +135,13 @@ void ClientSession::on_stream_closed() {
       txn_->conn = nullptr;
     }
     if (txn_->plugins_active && !txn_->plugins->in_hook) plugins_log();
+    if (!txn_->response_done && parser_) {
+      // Cut off (the client left, a tunnel ended, the upstream broke mid-response): nginx
+      // still logs the request, with 499 when no response had started.
+      if (!txn_->response_started) txn_->status = 499;
+      char ip[46];
+      worker_->request_done(*txn_, parser_->head(), peer_ip(ip));
+    }
     if (txn_->counted_writing) counters.writing.fetch_sub(1, std::memory_order_relaxed);
     worker_->release_transaction(std::move(txn_));
   }
@@ -296,12 +303,14 @@ void ClientSession::on_stream_eof() {
     stream_.close();
     return;
   }
-  if (!paused_) {
-    // The client went away in the middle of its request.
-    abort();
+  if (txn_->response_done) {
+    close_after_response_ = true;
     return;
   }
-  close_after_response_ = true;  // request complete: deliver the response, then close
+  // The client went away in the middle of its request, or while its response is on the way:
+  // like nginx (proxy_ignore_client_abort off, as in Kong) a FIN is an abort; the upstream
+  // connection closes and the request is logged with 499 when nothing was sent yet.
+  abort();
 }
 
 void ClientSession::on_stream_error(int) { abort(); }
@@ -910,6 +919,7 @@ void ClientSession::on_upstream_end() {
 
 void ClientSession::on_upstream_tunnel_data(const char* data, size_t len) {
   stream_.write(std::string_view(data, len));
+  if (txn_) txn_->body_bytes_sent += len;  // $body_bytes_sent counts a tunnel's bytes
   if (stream_.congested() && txn_ && txn_->conn) txn_->conn->pause_reading();
 }
 

@@ -6,7 +6,7 @@ import re
 import signal
 import unittest
 
-from harness import GatewayTestCase, RawClient, request, send_raw
+from harness import GatewayTestCase, RawClient, Reply, echo_reply, request, send_raw
 from ops_helpers import admin, wait_for
 
 CONFIG = """_format_version: "3.0"
@@ -35,6 +35,20 @@ def read(path):
 
 def lines(path):
     return [line for line in read(path).split("\n") if line]
+
+
+def slow_or_tunnel(req):
+    """/slow answers after 2 s; /ws switches to a WebSocket echo tunnel; the rest is echoed."""
+    if req.target.startswith("/slow"):
+        r = echo_reply(req)
+        r.delay = 2.0
+        return r
+    if req.target.startswith("/ws"):
+        key = (req.header("Sec-WebSocket-Key") or "").encode()
+        return Reply(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + key + b"\r\n\r\n",
+                     tunnel=True)
+    return echo_reply(req)
 
 
 class AccessLogTest(GatewayTestCase):
@@ -89,6 +103,39 @@ class AccessLogTest(GatewayTestCase):
         self.assertTrue(m, line)
         self.assertEqual((m["status"], m["upstream"], int(m["bytes"])), ("404", "-", len(r.body)))
         self.assertEqual(m["id"], r.header("X-Kong-Request-Id"))
+
+    def test_client_gone_before_the_response_is_logged_499(self):
+        up = self.make_upstream(slow_or_tunnel)
+        gw = self.start_gateway(CONFIG.format(port=up.port))
+        with RawClient(gw.proxy_port) as c:
+            c.send(b"GET /slow/left HTTP/1.1\r\nHost: a\r\n\r\n")
+            up.wait_requests(1)
+        # The client left while the upstream was still thinking: nginx's 499, no body bytes.
+        (line,) = self.wait_lines(self.log_path(gw), 1)
+        m = LINE.match(line)
+        self.assertTrue(m, line)
+        self.assertEqual((m["request"], m["status"], m["bytes"]),
+                         ("GET /slow/left HTTP/1.1", "499", "0"))
+        self.assertEqual(request(gw.proxy_port, "GET", "/after").status, 200)
+        self.assertEqual(len(self.wait_lines(self.log_path(gw), 2)), 2)
+
+    def test_websocket_is_logged_when_the_tunnel_closes(self):
+        up = self.make_upstream(slow_or_tunnel)
+        gw = self.start_gateway(CONFIG.format(port=up.port))
+        path = self.log_path(gw)
+        with RawClient(gw.proxy_port) as c:
+            c.send(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                   b"Connection: Upgrade\r\nSec-WebSocket-Key: a2V5\r\n"
+                   b"Sec-WebSocket-Version: 13\r\n\r\n")
+            self.assertEqual(c.read_response().status, 101)
+            c.send(b"x" * 5000)
+            self.assertEqual(c.read_exact(5000), b"x" * 5000)
+            self.assertEqual(lines(path), [], "logged before the tunnel ended")
+        (line,) = self.wait_lines(path, 1)
+        m = LINE.match(line)
+        self.assertTrue(m, line)
+        self.assertEqual((m["request"], m["status"]), ("GET /ws HTTP/1.1", "101"))
+        self.assertEqual(int(m["bytes"]), 5000)  # tunnel bytes sent to the client
 
     def test_malformed_request_logged_without_request_line(self):
         gw = self.start_gateway(CONFIG.format(port=self.up.port))
