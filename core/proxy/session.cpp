@@ -567,6 +567,49 @@ void ClientSession::route_request(MessageHead& head) {
 // ---------------------------------------------------------------------------------------------
 // Upstream
 
+namespace {
+
+// Kong's balancer hash input, once per request: hash_on's value, else hash_fallback's, else the
+// empty string (so every such request lands on one target, as in Kong 3.x). hash_on cookie
+// without the cookie: a fresh UUID is hashed and handed to the client with Set-Cookie.
+void hash_for_balancer(Transaction& t, Worker& worker, const MessageHead& head,
+                       std::string_view client_ip, const sb::config::Upstream& up,
+                       const balancer::Plan& plan, const PluginRun* run) {
+  t.hash_done = true;
+  balancer::HashFacts facts;
+  facts.head = &head;
+  facts.path = t.path;
+  facts.query = t.query;
+  facts.captures = &t.match.captures;
+  if (run != nullptr && run->consumer >= 0) {
+    facts.consumer_id = t.snapshot->config.consumers[static_cast<size_t>(run->consumer)].id;
+  }
+  if (run != nullptr && run->credential != nullptr) {
+    if (const auto* id = run->credential->get("id")) facts.credential_id = id->s;
+  }
+  facts.client_ip = client_ip;
+  bool cookie_missing = false;
+  if (balancer::hash_request(up, plan, facts, &t.hash, &cookie_missing)) return;
+  if (!cookie_missing) {
+    t.hash = balancer::crc32("");
+    return;
+  }
+  // A version 4 UUID from the worker's random generator.
+  char hex[32];
+  worker.next_request_id(hex);
+  hex[12] = '4';
+  hex[16] = "89ab"[hex[16] & 3];
+  char* out = t.hash_cookie;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) *out++ = '-';
+    *out++ = hex[i];
+  }
+  t.hash_cookie_upstream = &up;
+  t.hash = balancer::crc32(std::string_view(t.hash_cookie, sizeof(t.hash_cookie)));
+}
+
+}  // namespace
+
 void ClientSession::connect_upstream() {
   Transaction& t = *txn_;
   const Snapshot& snap = *t.snapshot;
@@ -588,15 +631,26 @@ void ClientSession::connect_upstream() {
                                  ? run->target_host
                                  : fmt::format("{}:{}", run->target_host, port);
   } else if (upstream >= 0) {
-    // Balanced over the upstream's targets (weighted round-robin).
-    const auto& up = snap.config.upstreams[static_cast<size_t>(upstream)];
-    auto pick = worker_->pick_target(snap, static_cast<size_t>(upstream), t.balanced_target);
+    // Balanced over the upstream's targets by its algorithm.
+    auto index = static_cast<size_t>(upstream);
+    const auto& up = snap.config.upstreams[index];
+    if (!t.hash_done && index < snap.balancers.size() &&
+        snap.balancers[index].algorithm == balancer::Algorithm::consistent_hashing) {
+      char ip[46];
+      const MessageHead& head = parser_->head();
+      hash_for_balancer(t, *worker_, head,
+                        client_forwarded_ip(head, worker_->settings(), peer_ip(ip), trusted_), up,
+                        snap.balancers[index], run);
+    }
+    t.load.release();  // the previous try's target is no longer busy with us
+    auto pick = worker_->pick_target(snap, index, t.balanced_target, t.hash);
     const sb::config::Target* target = pick.target;
     if (target == nullptr) {
       respond_error(503, "failure to get a peer from the ring-balancer", ErrorSource::kong);
       return;
     }
     t.balanced_target = target;
+    t.load = balancer::LoadClaim(std::move(pick.load));
     t.health_target = pick.health;
     t.health_checks = &up.healthchecks;
     if (pick.health != nullptr && !t.health_pin) t.health_pin = worker_->health_binding();
@@ -754,6 +808,7 @@ void ClientSession::on_upstream_failure(UpstreamFailure failure, bool response_s
   if (!txn_) return;
   Transaction& t = *txn_;
   t.conn = nullptr;
+  t.load.release();
   // Passive health check (a kept-alive connection closed under us is not the target's fault).
   if (t.health_target != nullptr && !(t.conn_reused && failure == UpstreamFailure::reset)) {
     health::report_failure(*t.health_target, *t.health_checks, health::failure_kind(failure));
@@ -875,6 +930,14 @@ void ClientSession::write_upstream_response_head(MessageHead& head) {
   std::string& out = scratch();
   build_client_response_head(out, t, head, worker_->settings(), framing, keep_alive,
                              worker_->http_date());
+  if (t.hash_cookie_upstream != nullptr) {
+    // The cookie the balancer hashed, so the client's next requests stick (Kong's set_cookie).
+    const auto& up = *t.hash_cookie_upstream;
+    out.resize(out.size() - 2);  // before the blank line
+    out.append("Set-Cookie: ").append(up.hash_on_cookie).append("=");
+    out.append(t.hash_cookie, sizeof(t.hash_cookie)).append("; Path=");
+    out.append(up.hash_on_cookie_path).append("; Same-Site=Lax; HttpOnly\r\n\r\n");
+  }
   stream_.write(out);
   t.response_started = true;
 }
@@ -908,6 +971,12 @@ void ClientSession::write_response_body(const char* data, size_t len) {
 
 void ClientSession::on_upstream_end() {
   Transaction& t = *txn_;
+  if (auto* load = t.load.get()) {
+    // Latency: the try's whole time, connect to last byte (Kong's connect + response time).
+    uint64_t now = uv_now(worker_->loop());
+    load->observe(static_cast<double>(now - t.upstream_start_ms), now);
+    t.load.release();
+  }
   if (t.plugins_active) plugins_on_upstream_end();
   if (t.framing == ResponseFraming::chunked) stream_.write("0\r\n\r\n");
   if (t.conn) {

@@ -21,6 +21,11 @@ std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::ro
   for (size_t i = 0; i < snap->config.upstreams.size(); ++i) {
     snap->upstream_by_name.emplace(snap->config.upstreams[i].name, static_cast<int>(i));
   }
+  // Balancing structures (the consistent-hashing ring) once per generation, not per request.
+  snap->balancers.reserve(snap->config.upstreams.size());
+  for (const auto& upstream : snap->config.upstreams) {
+    snap->balancers.push_back(balancer::make_plan(upstream));
+  }
   snap->service_targets.resize(snap->config.services.size());
   for (size_t i = 0; i < snap->config.services.size(); ++i) {
     const auto& svc = snap->config.services[i];

@@ -14,6 +14,7 @@
 #include "net/tls.h"
 #include "plugins/chain.h"
 #include "plugins/entities.h"
+#include "proxy/balancer.h"
 #include "router/router.h"
 
 namespace sb::proxy {
@@ -38,6 +39,8 @@ struct Snapshot {
   // consumer/entity look-ups plugins use. Declared after `config`, which they point into.
   std::unique_ptr<sb::plugins::CompiledPlugins> plugins;
   sb::plugins::EntityIndex entities;
+  // Per upstream (parallel to config.upstreams): its algorithm and consistent-hashing ring.
+  std::vector<balancer::Plan> balancers;
 
   // The precomputed target of one of this Snapshot's services.
   const ServiceTarget& target_of(const sb::config::Service& svc) const {

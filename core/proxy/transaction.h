@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/stream.h"
+#include "proxy/balancer.h"
 #include "proxy/health.h"
 #include "proxy/plugin_run.h"
 #include "proxy/snapshot.h"
@@ -68,6 +69,14 @@ struct Transaction {
   health::TargetHealth* health_target = nullptr;
   const sb::config::Healthchecks* health_checks = nullptr;
   std::shared_ptr<const health::Binding> health_pin;
+  // Balancing: the consistent-hashing input's hash (computed once, on the first try), a cookie
+  // the gateway made up for hash_on cookie (sent back with Set-Cookie), and the current try's
+  // claim on its target's in-flight count (least-connections/latency; released when it ends).
+  bool hash_done = false;
+  uint32_t hash = 0;
+  const sb::config::Upstream* hash_cookie_upstream = nullptr;  // null: no cookie to set
+  char hash_cookie[36];
+  balancer::LoadClaim load;
 
   // Response
   int status = 0;

@@ -37,6 +37,7 @@ Worker::Worker(const Settings& settings, int index, Role role,
     rng_[1] = reinterpret_cast<uintptr_t>(this);
   }
   if ((rng_[0] | rng_[1]) == 0) rng_[1] = 1;
+  if (snapshot_) loads_.bind(snapshot_->config, snapshot_.get());
 }
 
 Worker::~Worker() {
@@ -139,6 +140,7 @@ void Worker::on_async(uv_async_t* handle) {
   }
   if (incoming) {
     self->snapshot_ = std::move(incoming);
+    self->loads_.bind(self->snapshot_->config, self->snapshot_.get());
     if (self->health_table_ != nullptr) {
       self->health_ = self->health_table_->binding_for(self->snapshot_.get());
     }
@@ -267,12 +269,8 @@ void Worker::set_health(health::Table* table) {
 }
 
 Worker::TargetPick Worker::pick_target(const Snapshot& snap, size_t index,
-                                       const sb::config::Target* avoid) {
+                                       const sb::config::Target* avoid, uint32_t hash) {
   const auto& upstream = snap.config.upstreams[index];
-  // The running weights live outside the Snapshot, keyed by the upstream's id, so a reload that
-  // keeps the upstream keeps its rotation.
-  auto& current = balancer_state_[upstream.id];
-  if (current.size() != upstream.targets.size()) current.assign(upstream.targets.size(), 0);
   // Health applies when this request's generation is the one the worker's view was bound for (a
   // request that started before a reload balances without it).
   const health::Binding::Upstream* bound = nullptr;
@@ -283,11 +281,47 @@ Worker::TargetPick Worker::pick_target(const Snapshot& snap, size_t index,
   int avoid_index = avoid != nullptr && avoid >= first && avoid < first + upstream.targets.size()
                         ? static_cast<int>(avoid - first)
                         : -1;
+  auto algorithm = index < snap.balancers.size() ? snap.balancers[index].algorithm
+                                                 : balancer::Algorithm::round_robin;
+  // Loads are this worker's and bound to its current generation: a request still on an older
+  // one balances round-robin.
+  const std::shared_ptr<balancer::TargetLoad>* loads =
+      loads_.bound() == &snap ? loads_.of(index) : nullptr;
+  if (algorithm != balancer::Algorithm::round_robin &&
+      (algorithm == balancer::Algorithm::consistent_hashing || loads != nullptr)) {
+    balancer::Candidates c{&upstream.targets, bound ? &bound->targets : nullptr};
+    int eligible = 0;
+    if (!c.usable(upstream.healthchecks.threshold, &eligible)) return {};
+    if (avoid_index >= 0 && (eligible <= 1 || !c.eligible(static_cast<size_t>(avoid_index)))) {
+      avoid_index = -1;  // nothing else to move to
+    }
+    int i = -1;
+    switch (algorithm) {
+      case balancer::Algorithm::consistent_hashing:
+        i = snap.balancers[index].ring.pick(hash, c, avoid_index);
+        break;
+      case balancer::Algorithm::least_connections:
+        i = balancer::pick_least_connections(c, loads, avoid_index, loads_.next_rotation());
+        break;
+      default:
+        i = balancer::pick_latency(c, loads, avoid_index, uv_now(&loop_));
+        break;
+    }
+    if (i < 0) return {};
+    auto n = static_cast<size_t>(i);
+    TargetPick pick{&upstream.targets[n], bound ? bound->targets[n] : nullptr, nullptr};
+    if (loads != nullptr) pick.load = loads[n];
+    return pick;
+  }
+  // Round-robin. The running weights live outside the Snapshot, keyed by the upstream's id, so
+  // a reload that keeps the upstream keeps its rotation.
+  auto& current = balancer_state_[upstream.id];
+  if (current.size() != upstream.targets.size()) current.assign(upstream.targets.size(), 0);
   int i = health::pick(upstream.targets, bound ? &bound->targets : nullptr, current.data(),
                        upstream.healthchecks.threshold, avoid_index);
   if (i < 0) return {};
   auto n = static_cast<size_t>(i);
-  return {&upstream.targets[n], bound ? bound->targets[n] : nullptr};
+  return {&upstream.targets[n], bound ? bound->targets[n] : nullptr, nullptr};
 }
 
 }  // namespace sb::proxy

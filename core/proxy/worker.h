@@ -21,6 +21,7 @@
 #include "net/uv_handle.h"
 #include "plugins/registry.h"
 #include "proxy/access_log.h"
+#include "proxy/balancer.h"
 #include "proxy/health.h"
 #include "proxy/metrics.h"
 #include "proxy/settings.h"
@@ -96,14 +97,18 @@ class Worker {
   // Per-request helpers.
   void next_request_id(char out[32]);
   std::string_view http_date();  // RFC 7231 date, formatted at most once per second
-  // Weighted round-robin choice among the healthy targets of `snap`'s upstream `index`; `avoid`
-  // (a retry's previous target) is skipped when another one can serve. No target: null (all
-  // weights 0, none healthy, or the healthy weight under the upstream's threshold).
+  // The balancer's choice among the healthy targets of `snap`'s upstream `index`, by the
+  // upstream's algorithm (consistent-hashing uses `hash`); `avoid` (a retry's previous target)
+  // is skipped when another one can serve. No target: null (all weights 0, none healthy, or the
+  // healthy weight under the upstream's threshold).
   struct TargetPick {
     const sb::config::Target* target = nullptr;
     health::TargetHealth* health = nullptr;  // null: the upstream has no health checks
+    // least-connections/latency: this worker's load of the target, for the try to claim.
+    std::shared_ptr<balancer::TargetLoad> load;
   };
-  TargetPick pick_target(const Snapshot& snap, size_t index, const sb::config::Target* avoid);
+  TargetPick pick_target(const Snapshot& snap, size_t index, const sb::config::Target* avoid,
+                         uint32_t hash = 0);
   // The process's health-check table (set before run()) and this worker's view of it for its
   // current Snapshot; a try holds the view while it may report into it.
   void set_health(health::Table* table);
@@ -159,6 +164,7 @@ class Worker {
   bool draining_ = false;
   uint64_t rng_[2];
   std::unordered_map<std::string, std::vector<int64_t>> balancer_state_;
+  balancer::WorkerLoads loads_;  // least-connections/latency, bound to snapshot_
   health::Table* health_table_ = nullptr;
   std::shared_ptr<const health::Binding> health_;  // for snapshot_ (null: none bound)
   int64_t date_second_ = -1;
