@@ -130,7 +130,20 @@ uint32_t map_read_phases(uint32_t map) {
 // kong.response.set_header before the response exists: recorded, applied to the response head.
 sb_status record_response_op(PluginRun& run, HeaderOp::Kind kind, std::string_view name,
                              std::string_view value) {
-  run.response_ops.push_back(HeaderOp{kind, std::string(name), std::string(value)});
+  std::string& text = run.response_ops_text;
+  auto inside = [&](std::string_view v) {
+    return !v.empty() && v.data() >= text.data() && v.data() < text.data() + text.size();
+  };
+  if (inside(name) || inside(value)) {
+    // A view read back from the recorded ops (h_hdr_get) would dangle when the text grows.
+    std::string n(name), v(value);
+    return record_response_op(run, kind, n, v);
+  }
+  auto at = static_cast<uint32_t>(text.size());
+  text.append(name).append(value);
+  run.response_ops.push_back(HeaderOp{kind, at, static_cast<uint32_t>(name.size()),
+                                      at + static_cast<uint32_t>(name.size()),
+                                      static_cast<uint32_t>(value.size())});
   return SB_OK;
 }
 
@@ -357,16 +370,21 @@ sb_status h_hdr_get(sb_ctx* ctx, uint32_t map, sb_str name, size_t idx, sb_str* 
   std::string_view n = sv(name);
   if (map == SB_HDR_RESPONSE && ctx->run->response_head == nullptr) {
     // Before the response exists: what plugins recorded so far.
-    std::vector<std::string_view> values;
-    for (const auto& op : ctx->run->response_ops) {
-      if (!header_name_matches(op.name, n)) continue;
-      if (op.kind != HeaderOp::add) values.clear();
-      if (op.kind != HeaderOp::remove) values.push_back(op.value);
+    // The values left are those after the last set/remove of the name (no allocation).
+    const PluginRun& run = *ctx->run;
+    size_t first = 0;
+    for (size_t i = 0; i < run.response_ops.size(); ++i) {
+      const HeaderOp& op = run.response_ops[i];
+      if (op.kind != HeaderOp::add && header_name_matches(run.op_name(op), n)) first = i;
     }
-    if (count != nullptr) *count = values.size();
-    if (idx >= values.size()) return SB_E_NOT_FOUND;
-    if (out != nullptr) *out = out_str(values[idx]);
-    return SB_OK;
+    size_t found = 0;
+    for (size_t i = first; i < run.response_ops.size(); ++i) {
+      const HeaderOp& op = run.response_ops[i];
+      if (op.kind == HeaderOp::remove || !header_name_matches(run.op_name(op), n)) continue;
+      if (found++ == idx && out != nullptr) *out = out_str(run.op_value(op));
+    }
+    if (count != nullptr) *count = found;
+    return idx < found ? SB_OK : SB_E_NOT_FOUND;
   }
   const MessageHead* head = readable_head(ctx, map);
   if (head == nullptr) return SB_E_NOT_FOUND;
@@ -1107,6 +1125,7 @@ void PluginRun::clear() {
   forwarded_ip.clear();
   shared.clear();
   response_ops.clear();
+  response_ops_text.clear();
   request_body.clear();
   request_body_too_large = request_body_replaced = false;
   query_override.clear();

@@ -320,13 +320,13 @@ void ClientSession::plugins_apply_response_ops(PluginRun& run, MessageHead& head
   for (const auto& op : run.response_ops) {
     switch (op.kind) {
       case HeaderOp::set:
-        head.set_field(op.name, op.value);
+        head.set_field(run.op_name(op), run.op_value(op));
         break;
       case HeaderOp::add:
-        head.add_field(op.name, op.value);
+        head.add_field(run.op_name(op), run.op_value(op));
         break;
       case HeaderOp::remove:
-        head.remove_fields(op.name);
+        head.remove_fields(run.op_name(op));
         break;
     }
   }

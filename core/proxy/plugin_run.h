@@ -50,9 +50,11 @@ struct sb_ctx {
 namespace sb::proxy {
 
 // The header operations plugins made on the response before it existed (rewrite/access).
+// Name and value are offsets into PluginRun::response_ops_text, so recording costs no
+// allocation once a recycled run has grown its buffers.
 struct HeaderOp {
   enum Kind : uint8_t { set, add, remove } kind;
-  std::string name, value;
+  uint32_t name_at, name_len, value_at, value_len;
 };
 
 struct PluginRun {
@@ -97,6 +99,13 @@ struct PluginRun {
   };
   std::vector<Data> data;  // kong.ctx.plugin
   std::vector<HeaderOp> response_ops;
+  std::string response_ops_text;
+  std::string_view op_name(const HeaderOp& op) const {
+    return std::string_view(response_ops_text).substr(op.name_at, op.name_len);
+  }
+  std::string_view op_value(const HeaderOp& op) const {
+    return std::string_view(response_ops_text).substr(op.value_at, op.value_len);
+  }
 
   // Request body (with SB_CFG_READS_REQUEST_BODY) and what replaces it upstream.
   std::string request_body;
