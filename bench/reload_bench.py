@@ -7,7 +7,8 @@ process's memory, for N services with one route each (optionally plugins).
                           [--workers 1] [--plugins-per-service 0 --plugin-name key-auth]
 
 With config_load_bench built next to the binary (bench/config_load_bench), also prints where a
-load's time goes: yaml-cpp's YAML::Load, the whole loader, the Snapshot (router etc.).
+load's time goes: yaml-cpp's YAML::Load (for reference; the loader no longer uses it), the
+whole loader, the Snapshot (router etc.).
 Python 3 standard library only; markdown table on stdout, progress on stderr.
 """
 
@@ -204,7 +205,7 @@ def main():
     if breakdown:
         print(f"| of a load (config_load_bench, CPU): yaml-cpp YAML::Load alone | "
               f"{breakdown['yaml_load_ms']:.0f} ms |")
-        print(f"| of a load: whole loader (YAML::Load + validation + ids) | "
+        print(f"| of a load: whole loader (event parse into our tree + validation + ids) | "
               f"{breakdown['loader_ms']:.0f} ms |")
         print(f"| of a load: Snapshot (router, targets) | {breakdown['snapshot_ms']:.0f} ms |")
         print(f"| freeing a replaced Snapshot (main thread, not a worker) | "

@@ -23,6 +23,7 @@
 #include <unordered_set>
 
 #include "config/checks.h"
+#include "config/yaml_tree.h"
 
 namespace sb::config {
 
@@ -38,6 +39,8 @@ std::string Error::to_string() const {
 }
 
 namespace {
+
+using Node = tree::Node;
 
 using checks::entity_uuid;
 
@@ -82,7 +85,7 @@ bool entity_key_supported(std::string_view key) {
   return false;
 }
 
-SourcePos pos_of(const YAML::Node& n) {
+SourcePos pos_of(const Node& n) {
   try {
     auto m = n.Mark();
     if (m.is_null()) return {};
@@ -95,7 +98,7 @@ SourcePos pos_of(const YAML::Node& n) {
 // What a YAML node holds once resolved the way Kong's YAML/JSON decoders see it.
 enum class Kind { kNull, kBool, kInt, kFloat, kString, kSeq, kMap };
 
-bool plain(const YAML::Node& n) { return n.Tag() == "?" || n.Tag().empty(); }
+bool plain(const Node& n) { return n.Tag() == "?" || n.Tag().empty(); }
 
 bool parse_int(const std::string& s, int64_t* out) {
   std::string_view v = s;
@@ -148,7 +151,7 @@ bool parse_float(const std::string& s, double* out) {
   return true;
 }
 
-Kind kind_of(const YAML::Node& n) {
+Kind kind_of(const Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Sequence:
       return Kind::kSeq;
@@ -187,7 +190,7 @@ struct Ref {
   bool set = false;
   bool by_obj = false;  // {id: ...}
   std::string value;
-  YAML::Node node;
+  Node node;
   std::string field;
 };
 
@@ -197,9 +200,9 @@ class Loader;
 // rest as unknown fields.
 class Record {
  public:
-  Record(Loader& l, const YAML::Node& node, std::string entity, std::string prefix = {});
+  Record(Loader& l, const Node& node, std::string entity, std::string prefix = {});
   // The value node of `key`, or nullopt when absent or null.
-  std::optional<YAML::Node> get(std::string_view key);
+  std::optional<Node> get(std::string_view key);
   bool has(std::string_view key) { return get(key).has_value(); }
   void allow(std::initializer_list<std::string_view> keys) {
     for (auto k : keys) get(k);
@@ -224,9 +227,9 @@ class Record {
 
   void error(std::string_view key, std::string message);  // on the field's value
   void entity_error(std::string message);                 // on the record itself
-  void error_at(const YAML::Node& n, std::string field, std::string message);
+  void error_at(const Node& n, std::string field, std::string message);
 
-  const YAML::Node& node() const { return node_; }
+  const Node& node() const { return node_; }
   const std::string& entity() const { return entity_; }
   void set_entity(std::string e) { entity_ = std::move(e); }
   std::string field(std::string_view key) const { return prefix_ + std::string(key); }
@@ -234,11 +237,11 @@ class Record {
  private:
   struct Entry {
     std::string key;
-    YAML::Node key_node, value;
+    Node key_node, value;
     bool used = false;
   };
   Loader& l_;
-  YAML::Node node_;
+  Node node_;
   std::string entity_, prefix_;
   std::vector<Entry> entries_;
 };
@@ -252,7 +255,7 @@ struct PluginX {
   enum Parent { kNone, kService, kRoute, kConsumer } parent = kNone;
   int parent_idx = -1;
   std::string label;
-  YAML::Node node;
+  Node node;
   bool has_id = false;
 };
 struct TargetX {
@@ -261,7 +264,7 @@ struct TargetX {
   int parent = -1;
   std::string key;  // `target` as written (part of the cache key)
   std::string label;
-  YAML::Node node;
+  Node node;
   bool has_id = false;
 };
 struct SniX {
@@ -270,7 +273,7 @@ struct SniX {
 };
 struct Labeled {
   std::string label;
-  YAML::Node node;
+  Node node;
   bool has_id = false;
 };
 
@@ -280,7 +283,7 @@ class Loader {
     for (const auto& p : opts_.enabled_plugins) enabled_.insert(p);
   }
 
-  void add(const YAML::Node& n, const std::string& entity, std::string field, std::string msg) {
+  void add(const Node& n, const std::string& entity, std::string field, std::string msg) {
     errors_.push_back(Error{file_, pos_of(n), entity, std::move(field), std::move(msg)});
   }
 
@@ -288,23 +291,21 @@ class Loader {
 
  private:
   friend class Record;
-  void top_level(const YAML::Node& root);
+  void top_level(const Node& root);
   bool check_format_version(Record& r);
   template <typename F>
-  void each(const YAML::Node& seq, Record& parent, std::string_view key, const std::string& path,
-            F&& fn);
+  void each(const Node& seq, Record& parent, std::string_view key, const std::string& path, F&& fn);
   void comment_fields(Record& r);
-  void service(const YAML::Node& n, const std::string& path);
-  void route(const YAML::Node& n, const std::string& path, int parent_service);
-  void consumer(const YAML::Node& n, const std::string& path);
-  void plugin(const YAML::Node& n, const std::string& path, PluginX::Parent parent, int idx);
-  void plugin_entity(const YAML::Node& n, const std::string& path, const std::string& key,
-                     int consumer);
+  void service(const Node& n, const std::string& path);
+  void route(const Node& n, const std::string& path, int parent_service);
+  void consumer(const Node& n, const std::string& path);
+  void plugin(const Node& n, const std::string& path, PluginX::Parent parent, int idx);
+  void plugin_entity(const Node& n, const std::string& path, const std::string& key, int consumer);
   void resolve_entities();
   bool plugin_entity_key(std::string_view key) const {
     return opts_.catalog != nullptr && opts_.catalog->entity_schema(key) != nullptr;
   }
-  void add_schema_errors(const std::vector<SchemaError>& errs, const YAML::Node& at,
+  void add_schema_errors(const std::vector<SchemaError>& errs, const Node& at,
                          const std::string& entity, const std::string& prefix) {
     for (const auto& e : errs) {
       SourcePos pos = e.pos.line > 0 ? e.pos : pos_of(at);
@@ -312,21 +313,21 @@ class Loader {
       errors_.push_back(Error{file_, pos, entity, std::move(field), e.message});
     }
   }
-  void upstream(const YAML::Node& n, const std::string& path);
-  void target(const YAML::Node& n, const std::string& path, int parent);
-  void certificate(const YAML::Node& n, const std::string& path);
-  void sni(const YAML::Node& n, const std::string& path, int parent);
-  void sni_name(const YAML::Node& el, Record& cert, const std::string& field,
-                const std::string& path, int parent);
-  void ca_certificate(const YAML::Node& n, const std::string& path);
-  void vault(const YAML::Node& n, const std::string& path);
-  void light(const YAML::Node& n, const std::string& path, std::string_view kind);
+  void upstream(const Node& n, const std::string& path);
+  void target(const Node& n, const std::string& path, int parent);
+  void certificate(const Node& n, const std::string& path);
+  void sni(const Node& n, const std::string& path, int parent);
+  void sni_name(const Node& el, Record& cert, const std::string& field, const std::string& path,
+                int parent);
+  void ca_certificate(const Node& n, const std::string& path);
+  void vault(const Node& n, const std::string& path);
+  void light(const Node& n, const std::string& path, std::string_view kind);
   void healthchecks(Record& up, Healthchecks& hc);
   std::string label(const std::string& path, const std::string& name) {
     return name.empty() ? path : fmt::format("{} (name: {})", path, name);
   }
   std::string ensure_id(Record& r, bool* has_id);
-  std::string to_json(const YAML::Node& n, int depth, size_t* budget, bool* ok);
+  std::string to_json(const Node& n, int depth, size_t* budget, bool* ok);
 
   void generate_ids();
   void resolve();
@@ -334,7 +335,7 @@ class Loader {
   struct EntityRowX {
     int parent = -1;  // nesting consumer
     std::string label;
-    YAML::Node node;
+    Node node;
     bool has_id = false;
   };
   std::vector<EntityRowX> entity_x_;
@@ -353,7 +354,7 @@ class Loader {
   std::vector<SniX> sni_x_;
   struct CaRef {
     std::string id;
-    YAML::Node node;
+    Node node;
     std::string field;  // "ca_certificates[i]"
   };
   std::vector<std::vector<CaRef>> svc_ca_;  // per service
@@ -362,7 +363,7 @@ class Loader {
 
 // ---------------------------------------------------------------------------------------------
 
-Record::Record(Loader& l, const YAML::Node& node, std::string entity, std::string prefix)
+Record::Record(Loader& l, const Node& node, std::string entity, std::string prefix)
     : l_(l), node_(node), entity_(std::move(entity)), prefix_(std::move(prefix)) {
   if (node.Type() != YAML::NodeType::Map) return;
   entries_.reserve(node.size());
@@ -375,8 +376,8 @@ Record::Record(Loader& l, const YAML::Node& node, std::string entity, std::strin
   }
 }
 
-std::optional<YAML::Node> Record::get(std::string_view key) {
-  std::optional<YAML::Node> found;
+std::optional<Node> Record::get(std::string_view key) {
+  std::optional<Node> found;
   for (auto& e : entries_) {
     if (e.key == key && e.key_node.Type() == YAML::NodeType::Scalar) {
       e.used = true;
@@ -410,7 +411,7 @@ void Record::error(std::string_view key, std::string message) {
 void Record::entity_error(std::string message) {
   error_at(node_, prefix_.empty() ? "" : prefix_.substr(0, prefix_.size() - 1), std::move(message));
 }
-void Record::error_at(const YAML::Node& n, std::string f, std::string message) {
+void Record::error_at(const Node& n, std::string f, std::string message) {
   l_.add(n, entity_, std::move(f), std::move(message));
 }
 
@@ -562,8 +563,8 @@ Ref Record::ref(std::string_view key) {
 // ---------------------------------------------------------------------------------------------
 
 template <typename F>
-void Loader::each(const YAML::Node& seq, Record& parent, std::string_view key,
-                  const std::string& path, F&& fn) {
+void Loader::each(const Node& seq, Record& parent, std::string_view key, const std::string& path,
+                  F&& fn) {
   if (kind_of(seq) == Kind::kNull) return;
   if (kind_of(seq) != Kind::kSeq) {
     parent.error_at(seq, parent.field(key), "expected an array");
@@ -597,7 +598,7 @@ void Loader::comment_fields(Record& r) {
   r.integer("updated_at", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
 }
 
-void Loader::service(const YAML::Node& n, const std::string& path) {
+void Loader::service(const Node& n, const std::string& path) {
   Record r(*this, n, path);
   Service s;
   s.pos = pos_of(n);
@@ -723,10 +724,10 @@ void Loader::service(const YAML::Node& n, const std::string& path) {
     if (key == "routes") {
       if (auto v = r.get("routes"))
         each(*v, r, "routes", path,
-             [&](const YAML::Node& el, const std::string& p) { route(el, p, index); });
+             [&](const Node& el, const std::string& p) { route(el, p, index); });
     } else if (key == "plugins") {
       if (auto v = r.get("plugins"))
-        each(*v, r, "plugins", path, [&](const YAML::Node& el, const std::string& p) {
+        each(*v, r, "plugins", path, [&](const Node& el, const std::string& p) {
           plugin(el, p, PluginX::kService, index);
         });
     }
@@ -734,7 +735,7 @@ void Loader::service(const YAML::Node& n, const std::string& path) {
   r.finish();
 }
 
-void Loader::route(const YAML::Node& n, const std::string& path, int parent_service) {
+void Loader::route(const Node& n, const std::string& path, int parent_service) {
   Record r(*this, n, path);
   Route rt;
   rt.pos = pos_of(n);
@@ -836,7 +837,7 @@ void Loader::route(const YAML::Node& n, const std::string& path, int parent_serv
           continue;
         }
         size_t i = 0;
-        const YAML::Node values = it->second;  // keep the node alive for the loop
+        const Node values = it->second;  // keep the node alive for the loop
         for (const auto& el : values) {
           if (kind_of(el) != Kind::kString) {
             r.error_at(el, fmt::format("{}[{}]", f, i), "expected a string");
@@ -964,13 +965,12 @@ void Loader::route(const YAML::Node& n, const std::string& path, int parent_serv
   route_lx_.push_back({r.entity(), n, has_id});
   route_x_.push_back(std::move(x));
   if (auto v = r.get("plugins"))
-    each(*v, r, "plugins", path, [&](const YAML::Node& el, const std::string& p) {
-      plugin(el, p, PluginX::kRoute, index);
-    });
+    each(*v, r, "plugins", path,
+         [&](const Node& el, const std::string& p) { plugin(el, p, PluginX::kRoute, index); });
   r.finish();
 }
 
-void Loader::consumer(const YAML::Node& n, const std::string& path) {
+void Loader::consumer(const Node& n, const std::string& path) {
   Record r(*this, n, path);
   Consumer c;
   c.pos = pos_of(n);
@@ -989,9 +989,8 @@ void Loader::consumer(const YAML::Node& n, const std::string& path) {
   cfg_.consumers.push_back(std::move(c));
   consumer_x_.push_back({r.entity(), n, has_id});
   if (auto v = r.get("plugins"))
-    each(*v, r, "plugins", path, [&](const YAML::Node& el, const std::string& p) {
-      plugin(el, p, PluginX::kConsumer, index);
-    });
+    each(*v, r, "plugins", path,
+         [&](const Node& el, const std::string& p) { plugin(el, p, PluginX::kConsumer, index); });
   // Plugin entities nested under their consumer (keyauth_credentials, ...), as Kong allows.
   for (auto it = n.begin(); it != n.end(); ++it) {
     if (it->first.Type() != YAML::NodeType::Scalar) continue;
@@ -999,12 +998,12 @@ void Loader::consumer(const YAML::Node& n, const std::string& path) {
     if (!plugin_entity_key(key)) continue;
     if (auto v = r.get(key))
       each(*v, r, key, path,
-           [&](const YAML::Node& el, const std::string& p) { plugin_entity(el, p, key, index); });
+           [&](const Node& el, const std::string& p) { plugin_entity(el, p, key, index); });
   }
   r.finish();
 }
 
-std::string Loader::to_json(const YAML::Node& n, int depth, size_t* budget, bool* ok) {
+std::string Loader::to_json(const Node& n, int depth, size_t* budget, bool* ok) {
   if (depth > 128 || *budget == 0) {
     *ok = false;
     return "null";
@@ -1054,7 +1053,7 @@ std::string Loader::to_json(const YAML::Node& n, int depth, size_t* budget, bool
   return "null";
 }
 
-void Loader::plugin(const YAML::Node& n, const std::string& path, PluginX::Parent parent, int idx) {
+void Loader::plugin(const Node& n, const std::string& path, PluginX::Parent parent, int idx) {
   Record r(*this, n, path);
   Plugin p;
   p.pos = pos_of(n);
@@ -1100,7 +1099,7 @@ void Loader::plugin(const YAML::Node& n, const std::string& path, PluginX::Paren
     } else {
       auto value = std::make_shared<Value>();
       std::vector<SchemaError> errs;
-      schema->config->validate(v ? *v : YAML::Node(), value.get(), &errs);
+      schema->config->validate(v ? *v : Node(), value.get(), &errs);
       add_schema_errors(errs, v ? *v : n, r.entity(), "config.");
       p.config_json = value->to_json();
       p.config = std::move(value);
@@ -1138,7 +1137,7 @@ void Loader::plugin(const YAML::Node& n, const std::string& path, PluginX::Paren
 }
 
 // A row of a plugin-declared entity, validated against the plugin's entity schema.
-void Loader::plugin_entity(const YAML::Node& n, const std::string& path, const std::string& key,
+void Loader::plugin_entity(const Node& n, const std::string& path, const std::string& key,
                            int consumer) {
   const EntitySchema* schema = opts_.catalog->entity_schema(key);
   EntityRow row;
@@ -1334,7 +1333,7 @@ void Loader::healthchecks(Record& up, Healthchecks& hc) {
               r.error_at(it->second, f, "expected an array");
               continue;
             }
-            const YAML::Node values = it->second;  // keep the node alive for the loop
+            const Node values = it->second;  // keep the node alive for the loop
             for (const auto& el : values) {
               if (kind_of(el) != Kind::kString) {
                 r.error_at(el, f, "expected a string");
@@ -1366,7 +1365,7 @@ void Loader::healthchecks(Record& up, Healthchecks& hc) {
   h.finish();
 }
 
-void Loader::upstream(const YAML::Node& n, const std::string& path) {
+void Loader::upstream(const Node& n, const std::string& path) {
   Record r(*this, n, path);
   Upstream u;
   u.pos = pos_of(n);
@@ -1465,11 +1464,11 @@ void Loader::upstream(const YAML::Node& n, const std::string& path) {
   up_client_cert_.push_back(std::move(client_cert));
   if (auto v = r.get("targets"))
     each(*v, r, "targets", path,
-         [&](const YAML::Node& el, const std::string& p) { target(el, p, index); });
+         [&](const Node& el, const std::string& p) { target(el, p, index); });
   r.finish();
 }
 
-void Loader::target(const YAML::Node& n, const std::string& path, int parent) {
+void Loader::target(const Node& n, const std::string& path, int parent) {
   Record r(*this, n, path);
   TargetX x;
   Target& t = x.target;
@@ -1504,7 +1503,7 @@ void Loader::target(const YAML::Node& n, const std::string& path, int parent) {
 
 // Kong's certificates schema: cert/key (and cert_alt/key_alt) must parse; entity checks run only
 // when their fields are valid and none is a vault reference (resolved later).
-void Loader::certificate(const YAML::Node& n, const std::string& path) {
+void Loader::certificate(const Node& n, const std::string& path) {
   Record r(*this, n, path);
   Certificate c;
   c.pos = pos_of(n);
@@ -1568,7 +1567,7 @@ void Loader::certificate(const YAML::Node& n, const std::string& path) {
 }
 
 // A nested SNI given as a plain name.
-void Loader::sni_name(const YAML::Node& el, Record& cert, const std::string& field,
+void Loader::sni_name(const Node& el, Record& cert, const std::string& field,
                       const std::string& path, int parent) {
   Sni s;
   s.pos = pos_of(el);
@@ -1586,7 +1585,7 @@ void Loader::sni_name(const YAML::Node& el, Record& cert, const std::string& fie
   sni_x_.push_back(std::move(x));
 }
 
-void Loader::sni(const YAML::Node& n, const std::string& path, int parent) {
+void Loader::sni(const Node& n, const std::string& path, int parent) {
   Record r(*this, n, path);
   Sni s;
   s.pos = pos_of(n);
@@ -1633,7 +1632,7 @@ std::string check_ca_pem(const std::string& pem) {
   return {};
 }
 
-void Loader::ca_certificate(const YAML::Node& n, const std::string& path) {
+void Loader::ca_certificate(const Node& n, const std::string& path) {
   Record r(*this, n, path);
   CaCertificate c;
   c.pos = pos_of(n);
@@ -1651,7 +1650,7 @@ void Loader::ca_certificate(const YAML::Node& n, const std::string& path) {
   r.finish();
 }
 
-void Loader::vault(const YAML::Node& n, const std::string& path) {
+void Loader::vault(const Node& n, const std::string& path) {
   Record r(*this, n, path);
   Vault v;
   v.pos = pos_of(n);
@@ -1681,7 +1680,7 @@ void Loader::vault(const YAML::Node& n, const std::string& path) {
 }
 
 // workspaces, key_sets, keys, filter_chains: field names and basic types only.
-void Loader::light(const YAML::Node& n, const std::string& path, std::string_view kind) {
+void Loader::light(const Node& n, const std::string& path, std::string_view kind) {
   Record r(*this, n, path);
   bool has_id = false;
   ensure_id(r, &has_id);
@@ -1739,7 +1738,7 @@ bool Loader::check_format_version(Record& r) {
   return true;
 }
 
-void Loader::top_level(const YAML::Node& root) {
+void Loader::top_level(const Node& root) {
   Record r(*this, root, "");
   check_format_version(r);
   if (auto t = r.boolean("_transform")) cfg_.transform = *t;
@@ -1752,35 +1751,35 @@ void Loader::top_level(const YAML::Node& root) {
     if (it->first.Type() != YAML::NodeType::Scalar) continue;
     const std::string key = it->first.Scalar();
     if (!entity_key_supported(key) && !plugin_entity_key(key)) continue;
-    YAML::Node v = it->second;
+    Node v = it->second;
     r.get(key);
     auto on = [&](auto fn) {
-      each(v, r, key, "", [&](const YAML::Node& el, const std::string& p) { fn(el, p); });
+      each(v, r, key, "", [&](const Node& el, const std::string& p) { fn(el, p); });
     };
     if (key == "services") {
-      on([&](const YAML::Node& el, const std::string& p) { service(el, p); });
+      on([&](const Node& el, const std::string& p) { service(el, p); });
     } else if (key == "routes") {
-      on([&](const YAML::Node& el, const std::string& p) { route(el, p, -1); });
+      on([&](const Node& el, const std::string& p) { route(el, p, -1); });
     } else if (key == "consumers") {
-      on([&](const YAML::Node& el, const std::string& p) { consumer(el, p); });
+      on([&](const Node& el, const std::string& p) { consumer(el, p); });
     } else if (key == "plugins") {
-      on([&](const YAML::Node& el, const std::string& p) { plugin(el, p, PluginX::kNone, -1); });
+      on([&](const Node& el, const std::string& p) { plugin(el, p, PluginX::kNone, -1); });
     } else if (key == "upstreams") {
-      on([&](const YAML::Node& el, const std::string& p) { upstream(el, p); });
+      on([&](const Node& el, const std::string& p) { upstream(el, p); });
     } else if (key == "targets") {
-      on([&](const YAML::Node& el, const std::string& p) { target(el, p, -1); });
+      on([&](const Node& el, const std::string& p) { target(el, p, -1); });
     } else if (key == "certificates") {
-      on([&](const YAML::Node& el, const std::string& p) { certificate(el, p); });
+      on([&](const Node& el, const std::string& p) { certificate(el, p); });
     } else if (key == "snis") {
-      on([&](const YAML::Node& el, const std::string& p) { sni(el, p, -1); });
+      on([&](const Node& el, const std::string& p) { sni(el, p, -1); });
     } else if (key == "ca_certificates") {
-      on([&](const YAML::Node& el, const std::string& p) { ca_certificate(el, p); });
+      on([&](const Node& el, const std::string& p) { ca_certificate(el, p); });
     } else if (key == "vaults") {
-      on([&](const YAML::Node& el, const std::string& p) { vault(el, p); });
+      on([&](const Node& el, const std::string& p) { vault(el, p); });
     } else if (plugin_entity_key(key)) {
-      on([&](const YAML::Node& el, const std::string& p) { plugin_entity(el, p, key, -1); });
+      on([&](const Node& el, const std::string& p) { plugin_entity(el, p, key, -1); });
     } else {
-      on([&](const YAML::Node& el, const std::string& p) { light(el, p, key); });
+      on([&](const Node& el, const std::string& p) { light(el, p, key); });
     }
   }
   r.finish();
@@ -1885,7 +1884,7 @@ void Loader::resolve() {
     return ix;
   };
   auto lx = [](std::vector<Labeled>& v) {
-    return [&v](size_t i) { return std::pair<std::string, YAML::Node>{v[i].label, v[i].node}; };
+    return [&v](size_t i) { return std::pair<std::string, Node>{v[i].label, v[i].node}; };
   };
   Index services = index(
       "services", "name",
@@ -2113,9 +2112,10 @@ void Loader::resolve() {
 LoadResult Loader::run(std::string_view text) {
   LoadResult result;
   try {
-    YAML::Node root;
+    std::optional<tree::Document> doc;
+    Node root;
     try {
-      root = YAML::Load(std::string(text));
+      root = doc.emplace(text).root();
     } catch (const YAML::Exception& e) {
       Error err{file_, {}, "", "", e.msg};
       if (!e.mark.is_null()) err.pos = {e.mark.line + 1, e.mark.column + 1};

@@ -26,6 +26,8 @@
 #include <openssl/rand.h>
 #include <yaml-cpp/yaml.h>
 
+#include "config/yaml_tree.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -180,7 +182,8 @@ struct Member {
   Input value;
 };
 
-Input from_yaml(const YAML::Node& n, int depth) {
+template <class N>
+Input from_yaml(const N& n, int depth) {
   Input in;
   in.pos = yaml_scalar::pos_of(n);
   if (depth > kMaxDepth) {
@@ -1168,8 +1171,11 @@ void Validator::run_check(const RecordSchema& r, const Check& c, const Value& re
 
 }  // namespace detail
 
-bool RecordSchema::validate(const YAML::Node& node, Value* out,
-                            std::vector<SchemaError>* errors) const {
+namespace {
+
+template <class N>
+bool validate_record(const RecordSchema& r, const N& node, Value* out,
+                     std::vector<SchemaError>* errors) {
   detail::Validator v(errors);
   Input in = from_yaml(node, 0);
   if (in.kind == Kind::null && !in.too_deep) {
@@ -1180,19 +1186,39 @@ bool RecordSchema::validate(const YAML::Node& node, Value* out,
     *out = Value{};
     return false;
   }
-  *out = v.record(*this, in, "", 0);
+  *out = v.record(r, in, "", 0);
   return v.count() == 0;
 }
 
-bool FieldSchema::validate(const YAML::Node& node, Value* out,
-                           std::vector<SchemaError>* errors) const {
+template <class N>
+bool validate_field(const FieldSchema& f, const N& node, Value* out,
+                    std::vector<SchemaError>* errors) {
   detail::Validator v(errors);
   if (!node.IsDefined()) {
-    *out = v.absent(*this, "", "", {}, 0);
+    *out = v.absent(f, "", "", {}, 0);
   } else {
-    *out = v.field(*this, from_yaml(node, 0), "", 0, false);
+    *out = v.field(f, from_yaml(node, 0), "", 0, false);
   }
   return v.count() == 0;
+}
+
+}  // namespace
+
+bool RecordSchema::validate(const YAML::Node& node, Value* out,
+                            std::vector<SchemaError>* errors) const {
+  return validate_record(*this, node, out, errors);
+}
+bool RecordSchema::validate(const tree::Node& node, Value* out,
+                            std::vector<SchemaError>* errors) const {
+  return validate_record(*this, node, out, errors);
+}
+bool FieldSchema::validate(const YAML::Node& node, Value* out,
+                           std::vector<SchemaError>* errors) const {
+  return validate_field(*this, node, out, errors);
+}
+bool FieldSchema::validate(const tree::Node& node, Value* out,
+                           std::vector<SchemaError>* errors) const {
+  return validate_field(*this, node, out, errors);
 }
 
 // ---------------------------------------------------------------------------------------------

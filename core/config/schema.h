@@ -22,6 +22,9 @@
 namespace YAML {
 class Node;
 }
+namespace sb::config::tree {
+class Node;
+}
 
 namespace sb::config {
 
@@ -99,6 +102,7 @@ class FieldSchema {
   // YAML::Node is null, not undefined. Writes the normalized value into *out; returns true when
   // no errors were added.
   bool validate(const YAML::Node& node, Value* out, std::vector<SchemaError>* errors) const;
+  bool validate(const tree::Node& node, Value* out, std::vector<SchemaError>* errors) const;
 };
 
 // A record: ordered fields plus entity checks and shorthand fields.
@@ -121,6 +125,7 @@ class RecordSchema {
   // Value (every declared field present, unset optional ones as null, as Kong stores them) into
   // *out. Every error is appended to *errors. Returns true when no errors were added.
   bool validate(const YAML::Node& node, Value* out, std::vector<SchemaError>* errors) const;
+  bool validate(const tree::Node& node, Value* out, std::vector<SchemaError>* errors) const;
 
  private:
   friend class detail::SchemaParser;

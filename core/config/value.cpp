@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "config/yaml_tree.h"
+
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -159,7 +161,10 @@ bool Value::operator==(const Value& o) const {
 namespace yaml_scalar {
 namespace {
 
-bool plain(const YAML::Node& n) { return n.Tag() == "?" || n.Tag().empty(); }
+template <class N>
+bool plain(const N& n) {
+  return n.Tag() == "?" || n.Tag().empty();
+}
 
 bool is_null_text(const std::string& s) {
   return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
@@ -234,9 +239,9 @@ bool parse_float(const std::string& s, double* out) {
   return true;
 }
 
-}  // namespace
-
-Value::Kind kind_of(const YAML::Node& n) {
+// The same for YAML::Node and tree::Node.
+template <class N>
+Value::Kind kind_of_t(const N& n) {
   switch (n.Type()) {
     case YAML::NodeType::Sequence:
       return Value::Kind::array;
@@ -261,7 +266,8 @@ Value::Kind kind_of(const YAML::Node& n) {
   return Value::Kind::string;
 }
 
-Value to_value(const YAML::Node& n) {
+template <class N>
+Value to_value_t(const N& n) {
   if (n.Type() != YAML::NodeType::Scalar) return Value{};
   const std::string& s = n.Scalar();
   if (!plain(n)) return Value::of_string(s);
@@ -277,7 +283,8 @@ Value to_value(const YAML::Node& n) {
   return Value::of_string(s);
 }
 
-SourcePos pos_of(const YAML::Node& n) {
+template <class N>
+SourcePos pos_of_t(const N& n) {
   try {
     if (!n.IsDefined()) return {};
     auto m = n.Mark();
@@ -288,11 +295,21 @@ SourcePos pos_of(const YAML::Node& n) {
   }
 }
 
+}  // namespace
+
+Value::Kind kind_of(const YAML::Node& n) { return kind_of_t(n); }
+Value::Kind kind_of(const tree::Node& n) { return kind_of_t(n); }
+Value to_value(const YAML::Node& n) { return to_value_t(n); }
+Value to_value(const tree::Node& n) { return to_value_t(n); }
+SourcePos pos_of(const YAML::Node& n) { return pos_of_t(n); }
+SourcePos pos_of(const tree::Node& n) { return pos_of_t(n); }
+
 }  // namespace yaml_scalar
 
 namespace {
 
-Value convert(const YAML::Node& n, int depth, std::string* error) {
+template <class N>
+Value convert(const N& n, int depth, std::string* error) {
   if (depth > Value::kMaxDepth) {
     if (error && error->empty())
       *error = fmt::format("value nested too deeply (limit {})", Value::kMaxDepth);
@@ -332,5 +349,9 @@ Value convert(const YAML::Node& n, int depth, std::string* error) {
 Value Value::from_yaml(const YAML::Node& n) { return convert(n, 0, nullptr); }
 
 Value Value::from_yaml(const YAML::Node& n, std::string* error) { return convert(n, 0, error); }
+
+Value Value::from_yaml(const tree::Node& n) { return convert(n, 0, nullptr); }
+
+Value Value::from_yaml(const tree::Node& n, std::string* error) { return convert(n, 0, error); }
 
 }  // namespace sb::config

@@ -15,6 +15,9 @@
 namespace YAML {
 class Node;
 }
+namespace sb::config::tree {
+class Node;
+}
 
 namespace sb::config {
 
@@ -63,6 +66,8 @@ class Value {
   // kMaxDepth is cut off (null) and reported through `error` when given.
   static Value from_yaml(const YAML::Node& n);
   static Value from_yaml(const YAML::Node& n, std::string* error);
+  static Value from_yaml(const tree::Node& n);
+  static Value from_yaml(const tree::Node& n, std::string* error);
 
   static constexpr int kMaxDepth = 64;
 };
@@ -71,10 +76,13 @@ class Value {
 namespace yaml_scalar {
 // How `n` resolves: null (also undefined), boolean, integer, number, string, array or object.
 Value::Kind kind_of(const YAML::Node& n);
+Value::Kind kind_of(const tree::Node& n);
 // A scalar node as a Value (integers out of int64 range become numbers); non-scalars: null.
 Value to_value(const YAML::Node& n);
+Value to_value(const tree::Node& n);
 // 1-based position of `n` ({0, 0} when unknown).
 SourcePos pos_of(const YAML::Node& n);
+SourcePos pos_of(const tree::Node& n);
 }  // namespace yaml_scalar
 
 }  // namespace sb::config

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -31,31 +32,47 @@ Server::~Server() {
   }
 }
 
-std::shared_ptr<const Snapshot> Server::load(std::vector<std::string>& errors) {
+struct Server::LoadJob {
+  Server* server = nullptr;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  // In, set on the main loop.
+  std::shared_ptr<const std::string> pushed;  // POST /config; null = the file
+  std::string path;                           // declarative_config
   sb::config::LoadOptions options;
+  sb::router::Flavor flavor = sb::router::Flavor::traditional;
+  // Out, written by run_load().
+  std::shared_ptr<const std::string> text;     // what was parsed
+  std::vector<sb::config::Error> load_errors;  // the loader's, structured
+  std::vector<std::string> errors;             // every problem, as text
+  std::shared_ptr<Snapshot> snapshot;          // without plugins yet; null on failure
+  // Background loads: `done` once run_load() has returned; `applied` (main loop) once apply()
+  // has used the result or it was dropped.
+  uv_work_t req{};
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  bool applied = false;
+};
+
+std::unique_ptr<Server::LoadJob> Server::make_job(std::shared_ptr<const std::string> pushed) const {
+  auto job = std::make_unique<LoadJob>();
+  job->server = const_cast<Server*>(this);
+  job->pushed = std::move(pushed);
+  job->path = settings_.declarative_config;
+  job->flavor = settings_.router_flavor;
   if (registry_) {
-    options.enabled_plugins = registry_->names();
-    options.catalog = registry_.get();
+    job->options.enabled_plugins = registry_->names();
+    job->options.catalog = registry_.get();  // read-only once loaded
   }
-  auto result = load_source(options);
-  if (!result.ok()) {
-    for (const auto& e : result.errors) errors.push_back(e.to_string());
-    return nullptr;
-  }
-  auto snap = build_snapshot(std::move(*result.config), settings_.router_flavor, ++generation_,
-                             &errors, registry_.get());
-  sb::plugins::drain_config_frees();  // what a rejected generation compiled (main thread)
-  return snap;
+  return job;
 }
 
-void Server::on_config_free(uv_async_t*) { sb::plugins::drain_config_frees(); }
-
-sb::config::LoadResult Server::load_source(const sb::config::LoadOptions& options) {
-  std::shared_ptr<const std::string> text = pushed_text_;
+void Server::run_load(LoadJob& job) {
+  std::shared_ptr<const std::string> text = job.pushed;
   std::string name = "POST /config";
   bool empty = false;
   if (!text) {
-    name = settings_.declarative_config;
+    name = job.path;
     if (name.empty()) {
       // Kong starts DB-less without declarative_config on an empty config.
       text = std::make_shared<const std::string>("_format_version: \"3.0\"\n");
@@ -63,22 +80,111 @@ sb::config::LoadResult Server::load_source(const sb::config::LoadOptions& option
     } else {
       std::ifstream in(name, std::ios::binary);
       if (!in) {
-        sb::config::LoadResult r;
-        r.errors.push_back(sb::config::Error{
+        job.load_errors.push_back(sb::config::Error{
             name, {}, "", "", fmt::format("cannot read file: {}", std::strerror(errno))});
-        load_errors_ = r.errors;
-        return r;
+        job.errors.push_back(job.load_errors.back().to_string());
+        return;
       }
       std::ostringstream ss;
       ss << in.rdbuf();
-      text = std::make_shared<const std::string>(ss.str());
+      text = std::make_shared<const std::string>(std::move(ss).str());
     }
   }
-  auto result = sb::config::load_string(*text, name, options);
+  auto result = sb::config::load_string(*text, name, job.options);
   if (empty && result.ok()) result.config->hash = std::string(32, '0');  // Kong's empty hash
-  loading_text_ = std::move(text);
-  load_errors_ = result.errors;
-  return result;
+  job.text = std::move(text);
+  job.load_errors = result.errors;
+  if (!result.ok()) {
+    for (const auto& e : result.errors) job.errors.push_back(e.to_string());
+    return;
+  }
+  // The generation is numbered on the main loop, in apply order (finish()).
+  job.snapshot = prepare_snapshot(std::move(*result.config), job.flavor, 0, &job.errors);
+}
+
+std::shared_ptr<const Snapshot> Server::finish(LoadJob& job, std::vector<std::string>& errors) {
+  errors = std::move(job.errors);
+  std::shared_ptr<Snapshot> snap = std::move(job.snapshot);
+  if (!snap) return nullptr;
+  snap->generation = ++generation_;
+  bool ok = finish_snapshot(*snap, &errors, registry_.get());
+  if (!ok) snap.reset();
+  sb::plugins::drain_config_frees();  // what a rejected generation compiled (main thread)
+  return snap;
+}
+
+void Server::on_config_free(uv_async_t*) { sb::plugins::drain_config_frees(); }
+
+void Server::on_load_work(uv_work_t* req) {
+  auto* job = static_cast<LoadJob*>(req->data);
+  run_load(*job);
+  {
+    std::lock_guard<std::mutex> lock(job->mutex);
+    job->done = true;
+  }
+  job->cv.notify_all();
+}
+
+void Server::on_load_done(uv_work_t* req, int status) {
+  auto* job = static_cast<LoadJob*>(req->data);
+  Server* self = job->server;
+  if (!job->applied) {
+    job->applied = true;
+    // Stopping: the result is dropped (it holds no plugin configs yet).
+    if (status == 0 && !self->shutting_down_) self->apply(*job);
+  }
+  self->jobs_.remove_if([job](const auto& j) { return j.get() == job; });
+  self->pump();
+}
+
+bool Server::loading() const {
+  for (const auto& job : jobs_) {
+    if (!job->applied) return true;
+  }
+  return false;
+}
+
+void Server::pump() {
+  if (shutting_down_ || !reload_pending_ || loading()) return;
+  reload_pending_ = false;
+  if (settings_.declarative_config.empty()) {
+    auto cur = current();
+    sb::log::notice(
+        "reload: no declarative_config set, keeping the current configuration "
+        "(hash {})",
+        cur.snapshot->config.hash);
+    return;
+  }
+  auto job = make_job(nullptr);
+  job->req.data = job.get();
+  int rc = uv_queue_work(main_->loop(), &job->req, &Server::on_load_work, &Server::on_load_done);
+  if (rc != 0) {
+    sb::log::error("reload: cannot start a background load: {}", uv_strerror(rc));
+    return;
+  }
+  jobs_.push_back(std::move(job));
+}
+
+void Server::finish_queued_loads() {
+  for (auto& job : jobs_) {
+    if (job->applied) continue;
+    // Blocks the main loop, as the POST /config that waits here does anyway.
+    {
+      std::unique_lock<std::mutex> lock(job->mutex);
+      job->cv.wait(lock, [&] { return job->done; });
+    }
+    job->applied = true;  // libuv's after-work callback only frees it
+    apply(*job);
+  }
+  if (reload_pending_ && !shutting_down_) {
+    // A SIGHUP that came first is loaded first.
+    reload_pending_ = false;
+    if (!settings_.declarative_config.empty()) {
+      auto job = make_job(nullptr);
+      run_load(*job);
+      apply(*job);
+    }
+  }
 }
 
 std::shared_ptr<const Snapshot> Server::snapshot() const {
@@ -126,7 +232,9 @@ std::string Server::start() {
     if (!registry_) return error;
   }
   std::vector<std::string> errors;
-  auto snap = load(errors);
+  auto job = make_job(nullptr);
+  run_load(*job);  // nothing to serve yet: on this thread
+  auto snap = finish(*job, errors);
   if (!snap) {
     std::string text =
         fmt::format("error parsing declarative config file {}:", settings_.declarative_config);
@@ -134,7 +242,7 @@ std::string Server::start() {
     return text;
   }
   snapshot_ = snap;
-  snapshot_text_ = std::move(loading_text_);
+  snapshot_text_ = std::move(job->text);
   snapshot_loaded_at_ = static_cast<int64_t>(std::time(nullptr));
   malloc_trim(0);  // the parse tree is gone: give its memory back
   health_.update(snap);
@@ -223,35 +331,32 @@ int Server::run() {
     snapshot_.reset();
   }
   retired_.clear();
+  jobs_.clear();  // the loop ran every load's after-work callback before it ended
   sb::plugins::drain_config_frees();  // the last generation's plugin configs
   registry_.reset();                  // on_shutdown, after every worker stopped
   sb::log::notice("silverback stopped");
   return 0;
 }
 
-bool Server::reload() {
-  if (settings_.declarative_config.empty()) {
-    auto cur = current();
-    sb::log::notice(
-        "reload: no declarative_config set, keeping the current configuration "
-        "(hash {})",
-        cur.snapshot->config.hash);
-    return true;
-  }
-  return apply(nullptr).ok;
+void Server::reload() {
+  reload_pending_ = true;
+  pump();
 }
 
 Server::LoadReport Server::load_text(std::string text) {
-  return apply(std::make_shared<const std::string>(std::move(text)));
+  finish_queued_loads();
+  auto job = make_job(std::make_shared<const std::string>(std::move(text)));
+  run_load(*job);
+  return apply(*job);
 }
 
-Server::LoadReport Server::apply(std::shared_ptr<const std::string> text) {
-  auto t0 = std::chrono::steady_clock::now();
-  pushed_text_ = std::move(text);
-  load_errors_.clear();
+Server::LoadReport Server::apply(LoadJob& job) {
+  auto t0 = job.t0;
+  job.applied = true;
+  loading_text_ = std::move(job.text);
+  load_errors_ = std::move(job.load_errors);
   std::vector<std::string> errors;
-  auto snap = load(errors);
-  pushed_text_.reset();
+  auto snap = finish(job, errors);
   LoadReport report;
   if (!snap) {
     reloads_failed_.fetch_add(1);
@@ -323,12 +428,10 @@ void Server::on_signal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Server*>(handle->data);
   if (self == nullptr) return;
   if (signum == SIGHUP) {
-    // Coalesced: signals that arrive before the timer fires (or while the reload it starts
-    // runs; libuv queues them) lead to exactly one more reload, which reads the newest file.
-    if (!self->reload_pending_) {
-      self->reload_pending_ = true;
-      uv_timer_start(self->reload_timer_.get(), &Server::on_reload_timer, 0, 0);
-    }
+    // Coalesced: signals that arrive before the timer fires or while a load runs lead to
+    // exactly one more load, which reads the newest file (pump()).
+    self->reload_pending_ = true;
+    uv_timer_start(self->reload_timer_.get(), &Server::on_reload_timer, 0, 0);
     return;
   }
   if (signum == SIGUSR1) {
@@ -359,8 +462,7 @@ void Server::on_retire_timer(uv_timer_t* handle) {
 void Server::on_reload_timer(uv_timer_t* handle) {
   auto* self = static_cast<Server*>(handle->data);
   if (self == nullptr || self->shutting_down_) return;
-  self->reload_pending_ = false;
-  self->reload();
+  self->pump();
 }
 
 void Server::begin_shutdown() {

@@ -1,14 +1,17 @@
 // The process: loads the declarative config, runs N proxy workers (one thread and loop each,
 // SO_REUSEPORT listeners) and the main loop (admin listener, signals, reloads).
 //
-// Config loads (start, SIGHUP, POST /config) all run on the main loop, one at a time, through
-// load(): the workers keep serving their current Snapshot meanwhile and switch when the new one
-// is published; a config that fails keeps the old one in place.
+// Config loads (start, SIGHUP, POST /config) run one at a time: parsing, validation and the
+// router compile in run_load() (on the libuv thread pool for SIGHUP, so the admin API keeps
+// answering), then plugin compile and publish in apply() on the main loop. The workers keep
+// serving their current Snapshot meanwhile and switch when the new one is published; a config
+// that fails keeps the old one in place.
 #pragma once
 
 #include <uv.h>
 
 #include <atomic>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,12 +55,16 @@ class Server {
   uint64_t reloads_ok() const { return reloads_ok_; }
   uint64_t reloads_failed() const { return reloads_failed_; }
 
-  // SIGHUP: re-reads declarative_config and publishes it; on failure the old config keeps
-  // serving. With no declarative_config set, the config in use (e.g. from POST /config) is kept,
-  // as Kong 3.x keeps the config it persisted in LMDB.
-  bool reload();
+  // SIGHUP: queues a re-read of declarative_config, loaded in the background and published on
+  // the main loop; on failure the old config keeps serving. Calls made while a load runs add
+  // exactly one more load, which reads the newest file. With no declarative_config set, the
+  // config in use (e.g. from POST /config) is kept, as Kong 3.x keeps the config it persisted
+  // in LMDB.
+  void reload();
 
-  // POST /config: loads `text` (YAML or JSON) and publishes it exactly as reload() does.
+  // POST /config: loads `text` (YAML or JSON) and publishes it exactly as reload() does. Loads
+  // queued before it are finished first. Runs on the main loop and returns when published: the
+  // admin API answers a request from within one call (AdminApi::handle).
   struct LoadReport {
     bool ok = false;
     std::vector<sb::config::Error> errors;     // why it failed
@@ -87,10 +94,22 @@ class Server {
   static void on_grace_timeout(uv_timer_t* handle);
   static void on_reload_timer(uv_timer_t* handle);
   static void on_retire_timer(uv_timer_t* handle);
-  std::shared_ptr<const Snapshot> load(std::vector<std::string>& errors);
-  // What load() parses: the pushed text, the declarative_config file, or an empty config.
-  sb::config::LoadResult load_source(const sb::config::LoadOptions& options);
-  LoadReport apply(std::shared_ptr<const std::string> text);
+  // One config load; see the comment at the top.
+  struct LoadJob;
+  std::unique_ptr<LoadJob> make_job(std::shared_ptr<const std::string> pushed) const;
+  // Reads (the pushed text, the declarative_config file, or an empty config), validates and
+  // prepares the Snapshot. Touches only `job`: safe on any thread.
+  static void run_load(LoadJob& job);
+  // Main loop: the plugin part of the Snapshot; null (with `errors`) when the load failed.
+  std::shared_ptr<const Snapshot> finish(LoadJob& job, std::vector<std::string>& errors);
+  LoadReport apply(LoadJob& job);
+  // Starts the queued SIGHUP load in the background unless one is running.
+  void pump();
+  bool loading() const;
+  // POST /config: waits for and applies the loads queued before it.
+  void finish_queued_loads();
+  static void on_load_work(uv_work_t* req);
+  static void on_load_done(uv_work_t* req, int status);
   std::string open_logs();
   void reopen_logs();
   void begin_shutdown();
@@ -111,10 +130,12 @@ class Server {
   std::shared_ptr<const Snapshot> snapshot_;
   std::shared_ptr<const std::string> snapshot_text_;
   int64_t snapshot_loaded_at_ = 0;
-  // The load in progress (main loop only): its input and the loader's structured errors.
-  std::shared_ptr<const std::string> pushed_text_;   // POST /config; null = the file
-  std::shared_ptr<const std::string> loading_text_;  // what load_source() parsed
+  // The load being applied (main loop only): its input and the loader's structured errors.
+  std::shared_ptr<const std::string> loading_text_;  // what run_load() parsed
   std::vector<sb::config::Error> load_errors_;
+  // Background loads, from uv_queue_work() until libuv's after-work callback (which may come
+  // after POST /config has already applied the job).
+  std::list<std::unique_ptr<LoadJob>> jobs_;
   // Replaced configs, held until every worker and request has let go, so that freeing them
   // (tens of ms for 10k services) happens here and not on a worker's loop.
   std::vector<std::shared_ptr<const Snapshot>> retired_;
@@ -127,7 +148,7 @@ class Server {
   bool shutting_down_ = false;
   sb::net::UvHandle<uv_signal_t> sigterm_, sigint_, sighup_, sigusr1_;
   // SIGHUPs set this and start the timer; however many arrive before it fires, or while a
-  // reload runs, make one more reload.
+  // load runs, make one more load (pump()).
   sb::net::UvHandle<uv_timer_t> reload_timer_;
   bool reload_pending_ = false;
   sb::net::UvHandle<uv_async_t> worker_done_;

@@ -11,10 +11,8 @@ int default_port_for(std::string_view protocol) {
   return 80;
 }
 
-std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::router::Flavor flavor,
-                                               uint64_t generation,
-                                               std::vector<std::string>* errors,
-                                               const sb::plugins::Registry* registry) {
+std::shared_ptr<Snapshot> prepare_snapshot(sb::config::Config config, sb::router::Flavor flavor,
+                                           uint64_t generation, std::vector<std::string>* errors) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(config);
   snap->generation = generation;
@@ -83,14 +81,28 @@ std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::ro
     if (errors) errors->insert(errors->end(), router_errors.begin(), router_errors.end());
     return nullptr;
   }
+  return snap;
+}
+
+bool finish_snapshot(Snapshot& snap, std::vector<std::string>* errors,
+                     const sb::plugins::Registry* registry) {
   std::vector<std::string> plugin_errors;
-  snap->plugins = sb::plugins::CompiledPlugins::build(snap->config, registry, &plugin_errors);
-  if (!snap->plugins) {
+  snap.plugins = sb::plugins::CompiledPlugins::build(snap.config, registry, &plugin_errors);
+  if (!snap.plugins) {
     if (errors) errors->insert(errors->end(), plugin_errors.begin(), plugin_errors.end());
-    return nullptr;
+    return false;
   }
-  snap->entities.build(snap->config, registry);
-  snap->plugins->run_configure();
+  snap.entities.build(snap.config, registry);
+  snap.plugins->run_configure();
+  return true;
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::router::Flavor flavor,
+                                               uint64_t generation,
+                                               std::vector<std::string>* errors,
+                                               const sb::plugins::Registry* registry) {
+  auto snap = prepare_snapshot(std::move(config), flavor, generation, errors);
+  if (!snap || !finish_snapshot(*snap, errors, registry)) return nullptr;
   return snap;
 }
 

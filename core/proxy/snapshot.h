@@ -52,6 +52,16 @@ struct Snapshot {
 // 443 for https/grpcs, 80 otherwise (the port Kong leaves out of the upstream Host header).
 int default_port_for(std::string_view protocol);
 
+// The part of build_snapshot() that may run on any thread: targets, TLS contexts, certificates,
+// router. Problems are appended to `errors` (null result).
+std::shared_ptr<Snapshot> prepare_snapshot(sb::config::Config config, sb::router::Flavor flavor,
+                                           uint64_t generation, std::vector<std::string>* errors);
+// The rest, on the main thread (the plugin ABI's config_compile and configure hooks run there):
+// compiles the plugin configs of `registry` (may be null: no plugins) and the entity look-ups.
+// Returns false, with `errors`, when a plugin refuses its config.
+bool finish_snapshot(Snapshot& snap, std::vector<std::string>* errors,
+                     const sb::plugins::Registry* registry);
+
 // Compiles a Snapshot; router problems are appended to `errors` (empty on success).
 // `registry` (may be null: no plugins) compiles the generation's plugin configs.
 std::shared_ptr<const Snapshot> build_snapshot(sb::config::Config config, sb::router::Flavor flavor,
