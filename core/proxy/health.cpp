@@ -209,6 +209,13 @@ int pick(const std::vector<sb::config::Target>& targets, const std::vector<Targe
 // ---------------------------------------------------------------------------------------------
 // Table
 
+void Table::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  binding_.reset();
+  snapshot_.reset();
+  targets_.clear();
+}
+
 void Table::update(const std::shared_ptr<const Snapshot>& snapshot) {
   auto binding = std::make_shared<Binding>();
   binding->snapshot = snapshot.get();

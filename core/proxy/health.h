@@ -122,6 +122,8 @@ class Table {
   std::shared_ptr<const Snapshot> snapshot() const;
   std::shared_ptr<TargetHealth> find(const std::string& upstream, const std::string& target) const;
   void set_notifier(std::function<void()> fn);
+  // Drops the bound generation (at shutdown: it must die before the plugin registry does).
+  void clear();
 
  private:
   mutable std::mutex mutex_;

@@ -331,7 +331,8 @@ int Server::run() {
     snapshot_.reset();
   }
   retired_.clear();
-  jobs_.clear();  // the loop ran every load's after-work callback before it ended
+  health_.clear();  // it holds the last generation too
+  jobs_.clear();    // the loop ran every load's after-work callback before it ended
   sb::plugins::drain_config_frees();  // the last generation's plugin configs
   registry_.reset();                  // on_shutdown, after every worker stopped
   sb::log::notice("silverback stopped");
