@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) in build-fuzz and runs each one for SECONDS
 # (default 60) on a working copy of its seed corpus in tests/fuzz/corpus/<target>, FUZZ_JOBS
-# targets at a time (default: one per CPU; wall time is SECONDS x ceil(6 / FUZZ_JOBS)). Exits
+# targets at a time (default: one per CPU; wall time is SECONDS x ceil(7 / FUZZ_JOBS)). Exits
 # non-zero when any target crashes, leaks, hangs or fails to run, printing the input that did it
 # (reproduce with: build-fuzz/fuzz/fuzz_<target> <input>).
 #
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 BUILD_DIR=build-fuzz
-TARGETS=${FUZZ_TARGETS:-request response config router settings tls_clienthello}
+TARGETS=${FUZZ_TARGETS:-request response config schema router settings tls_clienthello}
 JOBS=${FUZZ_JOBS:-$(nproc)}
 
 CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -43,7 +43,7 @@ for t in $TARGETS; do
   dict=()
   case $t in
     request | response) dict=(-dict=tests/fuzz/http.dict) ;;
-    config) max_len=16384 dict=(-dict=tests/fuzz/config.dict) ;;
+    config | schema) max_len=16384 dict=(-dict=tests/fuzz/config.dict) ;;
   esac
   (
     rc=0
