@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -118,6 +119,9 @@ void Server::on_config_free(uv_async_t*) { sb::plugins::drain_config_frees(); }
 void Server::on_load_work(uv_work_t* req) {
   auto* job = static_cast<LoadJob*>(req->data);
   run_load(*job);
+  // Certificates were parsed on this pool thread: free OpenSSL's per-thread state (its error
+  // queue) now, as libuv's pool threads never exit before the process does (LSan saw it).
+  OPENSSL_thread_stop();
   {
     std::lock_guard<std::mutex> lock(job->mutex);
     job->done = true;
