@@ -35,6 +35,16 @@ LOOPBACK = "127.0.0.1"
 # Ports
 
 
+def wait_until(predicate, timeout, interval=0.05):
+    """Polls `predicate` until it is true or `timeout` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 def free_port():
     """A loopback port nobody listens on right now (bind to 0, read it, close)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -20,7 +20,7 @@ import unittest
 
 from harness import (LOOPBACK, ConnectionClosed, GatewayTestCase, RawClient, Reply,
                      class_upstream, closed_port, echo_reply, http_response, request,
-                     start_class_gateway)
+                     start_class_gateway, wait_until)
 
 RSS_SLACK_KB = 20 * 1024  # generous, yet a leak of 2 KB per connection over 10,000 would show
 
@@ -46,15 +46,6 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def peer_closed(sock):

@@ -11,7 +11,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import (LOOPBACK, GatewayTestCase, Reply, closed_port, http_response, request)
+from harness import (LOOPBACK, GatewayTestCase, Reply, closed_port, http_response, request,
+                     wait_until)
 
 
 class Switchable:
@@ -36,15 +37,6 @@ class Switchable:
     def set(self, status):
         with self.lock:
             self.status = status
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def admin(gw, method, path, body=None):
