@@ -18,6 +18,7 @@ if [ "${TSAN:-0}" = "1" ]; then
   # every suppression in tests/tsan.supp carries its reason.
   export TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
   export SILVERBACK_TEST_WORKERS=${SILVERBACK_TEST_WORKERS:-2}
+  export SILVERBACK_TEST_TSAN=1  # tests that compare RSS skip that part (see test_faults.py)
   # A timing bound (10,000 services loaded in < 20 s) that TSan's instrumentation can break on
   # a busy machine; the normal and ASan runs keep it.
   CTEST_EXCLUDE='^ConfigPerformance\.'

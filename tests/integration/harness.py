@@ -71,9 +71,12 @@ def run_cli(*args, timeout=20, env=None):
 
 
 def write_temp(tmpdir, name, text):
+    """Writes a file atomically (a new file renamed over the old one), as config tools do, so a
+    reload running meanwhile reads the old text or the new one, never half of each."""
     path = os.path.join(tmpdir, name)
-    with open(path, "w") as f:
+    with open(path + ".tmp", "w") as f:
         f.write(text)
+    os.replace(path + ".tmp", path)
     return path
 
 

@@ -354,8 +354,11 @@ class ConnectionFloodTest(GatewayTestCase):
         self.assertTrue(wait_until(lambda: fd_count(pid) <= base_fds + 5, 10),
                         f"fds {fd_count(pid)} vs {base_fds} before")
         rss = rss_kb(pid)
-        self.assertLess(rss, base_rss + RSS_SLACK_KB, f"RSS {rss} KiB, {base_rss} before, "
-                        f"{held_rss} with {self.IDLE} idle connections")
+        # Not under ThreadSanitizer: its allocator keeps freed memory (and its shadow) mapped, so
+        # RSS cannot come back there; leaks are LeakSanitizer's job in the ASan run.
+        if os.environ.get("SILVERBACK_TEST_TSAN") != "1":
+            self.assertLess(rss, base_rss + RSS_SLACK_KB, f"RSS {rss} KiB, {base_rss} before, "
+                            f"{held_rss} with {self.IDLE} idle connections")
         self.assertEqual(request(gw.proxy_port, "GET", "/svc/after").status, 200)
 
 
