@@ -108,8 +108,9 @@ class HealthTest(GatewayTestCase):
 
     def test_passive_http_failures_move_traffic_to_the_healthy_target(self):
         a, b, ua, ub = self.two(a_status=500)
+        # One worker: the counts below follow one round-robin rotation (each worker has its own).
         gw = self.start_gateway(gateway_config(
-            [f"{LOOPBACK}:{ua.port}", f"{LOOPBACK}:{ub.port}"], PASSIVE))
+            [f"{LOOPBACK}:{ua.port}", f"{LOOPBACK}:{ub.port}"], PASSIVE), workers=1)
         for _ in range(6):
             self.get(gw)
         self.assertEqual(a.proxied, 3)  # the third 500 marked it down
@@ -136,7 +137,7 @@ class HealthTest(GatewayTestCase):
     def test_stopped_target_is_marked_down_by_tcp_failures_and_retries_move_on(self):
         a, b, ua, ub = self.two()
         gw = self.start_gateway(gateway_config(
-            [f"{LOOPBACK}:{ua.port}", f"{LOOPBACK}:{ub.port}"], PASSIVE, retries=2))
+            [f"{LOOPBACK}:{ua.port}", f"{LOOPBACK}:{ub.port}"], PASSIVE, retries=2), workers=1)
         for _ in range(4):
             self.assertEqual(self.get(gw).status, 200)
         self.assertEqual(a.proxied, 2)
