@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "proxy/balancer.h"
 #include "proxy/http_client.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream.h"
@@ -168,36 +169,18 @@ void report_active(TargetHealth& t, const sb::config::Healthchecks& h, Kind kind
 
 int pick(const std::vector<sb::config::Target>& targets, const std::vector<TargetHealth*>* health,
          int64_t* current, double threshold, int avoid) {
-  size_t n = targets.size();
-  auto eligible = [&](size_t i) {
-    if (targets[i].weight <= 0) return false;
-    const TargetHealth* h = health != nullptr ? (*health)[i] : nullptr;
-    return h == nullptr || h->healthy();
-  };
-  int64_t total = 0, available = 0;
+  // Eligibility and Kong's threshold are the balancer's, shared with the other algorithms.
+  balancer::Candidates c{&targets, health};
   int count = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (targets[i].weight <= 0) continue;
-    total += targets[i].weight;
-    if (eligible(i)) {
-      available += targets[i].weight;
-      ++count;
-    }
-  }
-  if (available == 0) return -1;
-  // Kong's balancer health: the available share of the weight against `threshold` percent.
-  if (threshold > 0 &&
-      static_cast<double>(available) * 100.0 < threshold * static_cast<double>(total)) {
-    return -1;
-  }
-  bool skip_avoid = avoid >= 0 && static_cast<size_t>(avoid) < n && count > 1 &&
-                    eligible(static_cast<size_t>(avoid));
+  if (!c.usable(threshold, &count)) return -1;
+  bool skip_avoid = avoid >= 0 && count > 1 && c.eligible(static_cast<size_t>(avoid));
   // Smooth weighted round-robin (nginx's) over the eligible targets only: the healthy ones keep
   // their relative shares.
+  size_t n = targets.size();
   int64_t sum = 0;
   size_t best = n;
   for (size_t i = 0; i < n; ++i) {
-    if (!eligible(i) || (skip_avoid && static_cast<int>(i) == avoid)) continue;
+    if (!c.eligible(i) || (skip_avoid && static_cast<int>(i) == avoid)) continue;
     current[i] += targets[i].weight;
     sum += targets[i].weight;
     if (best == n || current[i] > current[best]) best = i;
